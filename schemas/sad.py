@@ -31,7 +31,7 @@ UTTERANCES = Table(
         Column("text", String(), "Cleaned text (see the construction rules in the card)."),
         Column("n_words", Int(32), "Whitespace-separated tokens of the cleaned text.", min_value=10),
         Column("depth", Int(32), "0 for the submission, 1 for a top-level comment, and so on.", min_value=0),
-        Column("created_utc", Int(64), "Creation time, Unix seconds (UTC)."),
+        Column("created_utc", Int(64), "Creation time, Unix seconds (UTC); null when the source lacks it.", nullable=True),
         Column("split", String(), "train, validation or test (by topic).", allowed=SPLITS),
         Column(
             "strategies",

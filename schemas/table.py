@@ -183,6 +183,10 @@ class Table:
         cols = self.released_columns if released_only else self.columns
         return pl.Schema({c.name: c.dtype.polars() for c in cols})
 
+    def subset_schema(self, names: Iterable[str]) -> pl.Schema:
+        """The polars schema of some of the columns (for intermediate stages)."""
+        return pl.Schema({n: self.column(n).dtype.polars() for n in names})
+
     def hf_features(self) -> Any:
         from datasets import Features
 

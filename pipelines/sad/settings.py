@@ -100,3 +100,15 @@ class SadSettings(_Strict):
     sources: SadSources = SadSources()
     suggester: SadSuggester = SadSuggester()
     validation: SadValidationBounds = SadValidationBounds()
+
+
+def only(settings: SadSettings, *sections: str) -> SadSettings:
+    """The settings with every section but ``sections`` reset to defaults.
+
+    A step gets only what it reads, so its fingerprint changes only when that changes (editing
+    the validation bounds must not rebuild the dialogues).
+    """
+    defaults = SadSettings()
+    return settings.model_copy(
+        update={name: getattr(defaults, name) for name in SadSettings.model_fields if name not in sections}
+    )

@@ -1,0 +1,312 @@
+"""Executors: run a pipeline's steps over its partitions, resuming whatever was finished.
+
+The work of one step is split into tasks: a source step has one task per input file, a map
+step one task per partition. A task writes its files atomically and then a progress record;
+on a rerun, tasks with a progress record are skipped, and whole steps whose fingerprint
+(step version, parameters, inputs) is unchanged are not run at all.
+
+:class:`LocalExecutor` runs tasks in this process (or a process pool with ``workers > 1``).
+Other executors (Ray) implement :meth:`Executor.map_tasks` and reuse everything else: the step
+list, the task functions and the stage layout are the same.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import polars as pl
+
+from pipelines.core.fileio import atomic_write_json, atomic_write_parquet, read_json, sha256_json
+from pipelines.core.stage import PROGRESS, REJECTS, StageStore, part_dir
+from pipelines.core.step import MapStep, Pipeline, SourceStep, SourceUnit, Step, StepResult, output_of
+from schemas.rejects import REJECTS as REJECTS_TABLE
+
+# --------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """Progress reporting hooks; the command line renders them as rich progress bars."""
+
+    def step_started(self, step: str, total: int, unit: str) -> None: ...
+    def advance(self, step: str, n: int = 1) -> None: ...
+    def step_finished(self, step: str, skipped: bool, stats: dict[str, Any]) -> None: ...
+
+
+NO_PROGRESS = Progress()
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+def _params_record(params: Any) -> Any:
+    if params is None:
+        return None
+    if hasattr(params, "model_dump"):
+        return params.model_dump(mode="json")
+    return params
+
+
+def fingerprint(step: Step, upstream: dict[str, str]) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "step": step.name,
+        "version": step.version,
+        "params": _params_record(step.params),
+        "inputs": {inp.source: upstream[inp.step] for inp in step.inputs},
+    }
+    if isinstance(step, SourceStep):
+        record["units"] = [{"name": Path(u.path).name, "sha256": u.sha256} for u in step.units]
+        record["partitions"] = step.partitions
+    record["fingerprint"] = sha256_json(record)
+    return record
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@dataclass
+class TaskReport:
+    key: str
+    rows_in: dict[str, int] = field(default_factory=dict)
+    rows_out: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+def _normalise_rejects(df: pl.DataFrame, key: str) -> pl.DataFrame:
+    schema = REJECTS_TABLE.polars_schema()
+    cols = []
+    for name, dtype in schema.items():
+        if name == "reject_no":
+            continue
+        cols.append(pl.col(name).cast(dtype) if name in df.columns else pl.lit(None, dtype=dtype).alias(name))
+    out = df.select(cols).with_row_index("reject_no").with_columns(pl.col("reject_no").cast(pl.Int64))
+    return out.select(schema.names())
+
+
+def _write_task_files(work: Path, key: str, report: TaskReport, rejects: list[pl.DataFrame]) -> None:
+    if rejects:
+        rej = _normalise_rejects(pl.concat(rejects, how="diagonal_relaxed"), key)
+        if rej.height:
+            atomic_write_parquet(rej, work / REJECTS / f"{key}.parquet")
+            for reason, n in rej.group_by("drop_reason").len().iter_rows():
+                report.dropped[reason] = report.dropped.get(reason, 0) + n
+    # The progress record is written last: its presence means the task is complete.
+    atomic_write_json(work / PROGRESS / f"{key}.json", report.__dict__)
+
+
+class _FileEmitter:
+    """Writes a source unit's rows into per-partition files of the working directory."""
+
+    def __init__(self, step: SourceStep, work: Path, unit_index: int, on_bytes: Callable[[int], None] | None) -> None:
+        self.step = step
+        self.work = work
+        self.key = f"u{unit_index:05d}"
+        self.buffers: dict[tuple[str, int], list[pl.DataFrame]] = {}
+        self.buffered_rows = 0
+        self.flush_no = 0
+        self.rejects: list[pl.DataFrame] = []
+        self.report = TaskReport(self.key)
+        self.on_bytes = on_bytes
+        self.outputs = {o.name: o for o in step.outputs}
+
+    def emit(self, output: str, df: pl.DataFrame) -> None:
+        out = self.outputs[output]
+        df = out.conform(self.step.name, df)
+        self.report.rows_out[output] = self.report.rows_out.get(output, 0) + df.height
+        if df.height == 0:
+            return
+        parts = self.step.partition_by(df, self.step.partitions)
+        for (p,), sub in df.with_columns(parts.alias("__part")).partition_by("__part", as_dict=True, maintain_order=True).items():
+            self.buffers.setdefault((output, int(p)), []).append(sub.drop("__part"))
+        self.buffered_rows += df.height
+        if self.buffered_rows >= 2_000_000:
+            self.flush()
+
+    def flush(self) -> None:
+        for (output, p), frames in sorted(self.buffers.items()):
+            atomic_write_parquet(
+                pl.concat(frames), part_dir(self.work / output, p) / f"{self.key}-{self.flush_no:04d}.parquet"
+            )
+        self.buffers.clear()
+        self.buffered_rows = 0
+        self.flush_no += 1
+
+    def reject(self, df: pl.DataFrame) -> None:
+        if df.height:
+            self.rejects.append(df)
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.report.counters[key] = self.report.counters.get(key, 0) + n
+
+    def advance(self, n_bytes: int) -> None:
+        if self.on_bytes:
+            self.on_bytes(n_bytes)
+
+    def close(self) -> None:
+        self.flush()
+        _write_task_files(self.work, self.key, self.report, self.rejects)
+
+
+def run_source_unit(step: SourceStep, work: Path, index: int, on_bytes: Callable[[int], None] | None = None) -> str:
+    """Task: read one input file completely. Files of an earlier partial attempt are replaced."""
+    key = f"u{index:05d}"
+    for stale in work.glob(f"*/p*/{key}-*.parquet"):
+        stale.unlink()
+    emitter = _FileEmitter(step, work, index, on_bytes)
+    emitter.report.rows_in["file"] = 1
+    step.read(step.units[index], step.params, emitter)
+    emitter.close()
+    return key
+
+
+def run_map_partition(step: MapStep, store_root: Path, work: Path, partition: int, upstream_schemas: dict[str, pl.Schema]) -> str:
+    """Task: transform one partition of every non-broadcast input."""
+    store = StageStore(store_root)
+    key = f"p{partition:05d}"
+    frames: dict[str, pl.DataFrame] = {}
+    report = TaskReport(key)
+    for inp in step.inputs:
+        schema = upstream_schemas[inp.source]
+        if inp.broadcast:
+            frames[inp.name] = store.read(inp.step, inp.output, schema)
+        else:
+            frames[inp.name] = store.read_partition(inp.step, inp.output, partition, schema)
+            report.rows_in[inp.name] = frames[inp.name].height
+    result: StepResult = step.transform(frames, step.params)
+    missing = [o.name for o in step.outputs if o.name not in result.outputs]
+    if missing:
+        from pipelines.core.errors import StepOutputError
+
+        raise StepOutputError(f"step {step.name!r} did not return outputs {missing}")
+    for out in step.outputs:
+        df = out.conform(step.name, result.outputs[out.name])
+        atomic_write_parquet(df, part_dir(work / out.name, partition) / "data.parquet")
+        report.rows_out[out.name] = df.height
+    report.counters.update(result.counters)
+    _write_task_files(work, key, report, [result.rejects] if result.rejects is not None else [])
+    return key
+
+
+# --------------------------------------------------------------------------- executors
+
+
+@dataclass
+class StepOutcome:
+    step: str
+    path: Path
+    skipped: bool
+    stats: dict[str, Any]
+
+
+class Executor:
+    """Runs a pipeline; subclasses choose how the independent tasks of one step are run."""
+
+    name = "base"
+
+    def map_tasks(self, fn: Callable[..., str], calls: Sequence[tuple], on_done: Callable[[str], None]) -> None:
+        raise NotImplementedError
+
+    def run(self, pipeline: Pipeline, stages_root: Path, progress: Progress = NO_PROGRESS) -> dict[str, StepOutcome]:
+        pipeline.check()
+        store = StageStore(stages_root)
+        stages_root.mkdir(parents=True, exist_ok=True)
+        fingerprints: dict[str, str] = {}
+        schemas: dict[str, pl.Schema] = {}
+        outcomes: dict[str, StepOutcome] = {}
+        for step in pipeline.steps:
+            record = fingerprint(step, fingerprints)
+            fp = record["fingerprint"]
+            fingerprints[step.name] = fp
+            for out in step.outputs:
+                schemas[f"{step.name}.{out.name}"] = out.schema
+            store.recover(step.name, fp)
+            if store.is_current(step.name, fp):
+                stats = store.stats(step.name)
+                progress.step_finished(step.name, True, stats)
+                outcomes[step.name] = StepOutcome(step.name, store.final(step.name), True, stats)
+                continue
+            started = time.perf_counter()
+            work = store.begin(step.name, fp)
+            done = {p.stem for p in (work / PROGRESS).glob("*.json")}
+            if isinstance(step, SourceStep):
+                keys = [f"u{i:05d}" for i in range(len(step.units))]
+                todo = [i for i, k in enumerate(keys) if k not in done]
+                total_bytes = sum(u.size for u in step.units)
+                progress.step_started(step.name, total_bytes, "bytes")
+                progress.advance(step.name, sum(step.units[i].size for i, k in enumerate(keys) if k in done))
+                self._run_source(step, work, todo, progress)
+            else:
+                keys = [f"p{p:05d}" for p in range(pipeline.partitions)]
+                todo = [p for p, k in enumerate(keys) if k not in done]
+                progress.step_started(step.name, len(keys), "partitions")
+                progress.advance(step.name, len(keys) - len(todo))
+                calls = [(step, stages_root, work, p, schemas) for p in todo]
+                self.map_tasks(run_map_partition, calls, lambda _k: progress.advance(step.name, 1))
+            stats = _merge_stats(step, work, keys, time.perf_counter() - started, resumed=len(done))
+            final = store.commit(step.name, work, record, stats)
+            progress.step_finished(step.name, False, stats)
+            outcomes[step.name] = StepOutcome(step.name, final, False, stats)
+        return outcomes
+
+    def _run_source(self, step: SourceStep, work: Path, todo: list[int], progress: Progress) -> None:
+        # Files are read one after another in this process: decompression and parsing are
+        # already multi-threaded inside Arrow, and the byte counter drives the progress bar.
+        for i in todo:
+            run_source_unit(step, work, i, on_bytes=lambda n: progress.advance(step.name, n))
+
+
+class LocalExecutor(Executor):
+    """Runs tasks in this process, or in ``workers`` spawned processes."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = max(1, workers)
+
+    def map_tasks(self, fn: Callable[..., str], calls: Sequence[tuple], on_done: Callable[[str], None]) -> None:
+        if self.workers == 1 or len(calls) <= 1:
+            for args in calls:
+                on_done(fn(*args))
+            return
+        # spawn, not fork: polars and Arrow hold thread pools that do not survive a fork.
+        with cf.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(fn, *args) for args in calls]
+            for fut in cf.as_completed(futures):
+                on_done(fut.result())
+
+
+def _merge_stats(step: Step, work: Path, keys: Iterable[str], seconds: float, resumed: int) -> dict[str, Any]:
+    rows_in: Counter[str] = Counter()
+    rows_out: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
+    counters: Counter[str] = Counter()
+    for key in keys:
+        rec = read_json(work / PROGRESS / f"{key}.json")
+        rows_in.update(rec["rows_in"])
+        rows_out.update(rec["rows_out"])
+        dropped.update(rec["dropped"])
+        counters.update(rec["counters"])
+    return {
+        "step": step.name,
+        "description": step.description,
+        "rows_in": dict(sorted(rows_in.items())),
+        "rows_out": dict(sorted(rows_out.items())),
+        "dropped": dict(sorted(dropped.items())),
+        "dropped_total": sum(dropped.values()),
+        "counters": dict(sorted(counters.items())),
+        "tasks": len(list(keys)) if not isinstance(keys, list) else len(keys),
+        "tasks_resumed": resumed,
+        "seconds": round(seconds, 3),
+    }
+
+
+def make_executor(kind: str, workers: int = 1) -> Executor:
+    if kind == "local":
+        return LocalExecutor(workers)
+    raise ValueError(f"unknown executor {kind!r}: use 'local' (the Ray executor arrives with corpusforge[ray])")

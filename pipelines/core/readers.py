@@ -1,0 +1,380 @@
+"""Streaming readers: compressed files, line chunks, and newline-delimited JSON with quarantine.
+
+Files are recognised by their first bytes, not their names. Data streams through in chunks of
+complete lines, so memory stays bounded whatever the file size. Parsing takes a fast path
+(Arrow's JSON reader, strict types) and falls back to line-by-line parsing only for a chunk
+that has a bad line, so one bad line costs a slow chunk, not a failed run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pajson
+import zstandard
+
+from pipelines.core.errors import InputError, TruncatedInputError
+
+RAW_LIMIT = 10_000  # characters of a bad record kept in the rejects file
+
+_MAGIC = (
+    (b"\x28\xb5\x2f\xfd", "zst"),
+    (b"\x1f\x8b", "gz"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"PK\x03\x04", "zip"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+)
+SUPPORTED_COMPRESSION = ("zst", "gz", "none")
+
+
+def detect_compression(path: Path) -> str:
+    """``zst``, ``gz`` or ``none``; anything else is an :class:`InputError` saying what to do."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            if name not in SUPPORTED_COMPRESSION:
+                raise InputError(
+                    path,
+                    f"unsupported compression '{name}'",
+                    "Supported: zstd (.zst), gzip (.gz) or plain text; recompress it, e.g. "
+                    f"`{name} -dc FILE | zstd -o FILE.zst`",
+                )
+            return name
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head and not stripped[:1] in (b"{", b"[", b'"', b"") and _looks_binary(head):
+        raise InputError(
+            path,
+            f"unknown format (first bytes {head[:4].hex()}: neither zstd, gzip nor text)",
+            "Give newline-delimited JSON, plain or compressed with zstd or gzip",
+        )
+    return "none"
+
+
+def _looks_binary(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return any(b < 9 for b in head)
+
+
+# --------------------------------------------------------------------------- decompression
+
+
+def iter_blocks(path: Path, block_size: int = 4 * 1024 * 1024, on_compressed: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """Yield decompressed bytes of ``path``. Raises :class:`TruncatedInputError` at a cut stream.
+
+    ``on_compressed(n)`` is called with the compressed bytes consumed (for progress bars).
+    """
+    kind = detect_compression(path)
+    with open(path, "rb") as raw:
+        if kind == "zst":
+            yield from _iter_zstd(raw, path, block_size, on_compressed)
+        elif kind == "gz":
+            yield from _iter_gzip(raw, path, block_size, on_compressed)
+        else:
+            while chunk := raw.read(block_size):
+                if on_compressed:
+                    on_compressed(len(chunk))
+                yield chunk
+
+
+def _iter_zstd(raw, path: Path, block_size: int, on_compressed) -> Iterator[bytes]:
+    # python-zstandard's stream reader returns EOF silently on a cut stream; a decompression
+    # object tells us whether the frame was complete. Long-window dumps (zstd --long=31) need
+    # the larger window.
+    dctx = zstandard.ZstdDecompressor(max_window_size=2**31)
+    dobj = dctx.decompressobj()
+    in_frame = False
+    while chunk := raw.read(block_size):
+        if on_compressed:
+            on_compressed(len(chunk))
+        while chunk:
+            try:
+                out = dobj.decompress(chunk)
+            except zstandard.ZstdError as exc:
+                raise InputError(path, f"corrupt zstd data ({exc})", "Re-download or re-copy the file") from exc
+            in_frame = True
+            if out:
+                yield out
+            if dobj.eof:
+                chunk = dobj.unused_data
+                dobj = dctx.decompressobj()
+                in_frame = False
+            else:
+                chunk = b""
+    if in_frame:
+        raise _Truncated()
+
+
+def _iter_gzip(raw, path: Path, block_size: int, on_compressed) -> Iterator[bytes]:
+    dobj = zlib.decompressobj(wbits=31)
+    in_member = False
+    while chunk := raw.read(block_size):
+        if on_compressed:
+            on_compressed(len(chunk))
+        while chunk:
+            try:
+                out = dobj.decompress(chunk)
+            except zlib.error as exc:
+                raise InputError(path, f"corrupt gzip data ({exc})", "Re-download or re-copy the file") from exc
+            in_member = True
+            if out:
+                yield out
+            if dobj.eof:
+                chunk = dobj.unused_data
+                dobj = zlib.decompressobj(wbits=31)
+                in_member = False
+            else:
+                chunk = b""
+    if in_member:
+        raise _Truncated()
+
+
+class _Truncated(Exception):
+    """Internal signal; turned into TruncatedInputError with the line count by iter_line_chunks."""
+
+
+# --------------------------------------------------------------------------- line chunks
+
+
+@dataclass
+class LineChunk:
+    """Complete lines of a file: ``data`` ends with a newline (except at a clean file end)."""
+
+    data: bytes
+    first_line: int  # 1-based number of the first line in data
+    n_lines: int
+
+
+@dataclass
+class TruncatedTail:
+    """What was left of a cut file after its last complete line."""
+
+    line: int
+    raw: bytes
+
+
+def iter_line_chunks(
+    path: Path,
+    chunk_bytes: int = 32 * 1024 * 1024,
+    on_compressed: Callable[[int], None] | None = None,
+) -> Iterator[LineChunk | TruncatedTail]:
+    """Yield :class:`LineChunk` s of about ``chunk_bytes``; a cut file ends with a TruncatedTail.
+
+    The caller decides what a truncated file means (stop, or quarantine the tail).
+    """
+    pending = bytearray()
+    next_line = 1
+    try:
+        for block in iter_blocks(path, on_compressed=on_compressed):
+            pending += block
+            if len(pending) < chunk_bytes:
+                continue
+            cut = pending.rfind(b"\n")
+            if cut < 0:
+                continue  # a single line longer than a chunk: keep reading
+            data = bytes(pending[: cut + 1])
+            del pending[: cut + 1]
+            n = data.count(b"\n")
+            yield LineChunk(data, next_line, n)
+            next_line += n
+    except _Truncated:
+        if pending:
+            cut = pending.rfind(b"\n")
+            if cut >= 0:
+                data = bytes(pending[: cut + 1])
+                del pending[: cut + 1]
+                n = data.count(b"\n")
+                yield LineChunk(data, next_line, n)
+                next_line += n
+        yield TruncatedTail(next_line, bytes(pending))
+        return
+    if pending:
+        data = bytes(pending)
+        yield LineChunk(data, next_line, data.count(b"\n") + (0 if data.endswith(b"\n") else 1))
+
+
+def complete_lines_before(tail: TruncatedTail) -> int:
+    return tail.line - 1
+
+
+def raise_truncated(path: Path, tail: TruncatedTail) -> None:
+    raise TruncatedInputError(path, complete_lines_before(tail))
+
+
+# --------------------------------------------------------------------------- NDJSON
+
+
+@dataclass
+class BadRecord:
+    line: int
+    reason: str
+    detail: str
+    raw: str
+
+
+@dataclass
+class ParsedChunk:
+    table: pa.Table  # rows in file order, typed by the schema
+    lines: np.ndarray  # 1-based line number of each row
+    bad: list[BadRecord] = field(default_factory=list)
+    coerced: int = 0  # values accepted after a documented coercion (e.g. "123" for an integer)
+
+
+def parse_ndjson(chunk: LineChunk, schema: pa.Schema) -> ParsedChunk:
+    """Parse a chunk of JSON lines into ``schema`` (extra fields ignored, missing fields null).
+
+    Wrong types, malformed JSON and non-object lines become :class:`BadRecord` s; numbers given as
+    numeric strings and integral floats for integer fields are accepted (counted in ``coerced``).
+    """
+    data = chunk.data
+    if b"\n\n" not in data and not data.startswith(b"\n") and b"\r" not in data:
+        try:
+            table = pajson.read_json(
+                io.BytesIO(data),
+                read_options=pajson.ReadOptions(block_size=max(1 << 20, min(len(data) + 1, 8 << 20))),
+                parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+            )
+            if table.num_rows == chunk.n_lines:
+                lines = np.arange(chunk.first_line, chunk.first_line + chunk.n_lines, dtype=np.int64)
+                return ParsedChunk(table.select(schema.names), lines)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    return _parse_slow(chunk, schema)
+
+
+def _parse_slow(chunk: LineChunk, schema: pa.Schema) -> ParsedChunk:
+    rows: list[dict] = []
+    lines: list[int] = []
+    bad: list[BadRecord] = []
+    coerced = 0
+    for offset, raw in enumerate(chunk.data.split(b"\n")):
+        line_no = chunk.first_line + offset
+        if offset >= chunk.n_lines:
+            break
+        text_line = raw.rstrip(b"\r")
+        if not text_line.strip():
+            continue  # blank lines are not records
+        try:
+            obj = json.loads(text_line)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            bad.append(BadRecord(line_no, "malformed_json", f"not valid JSON: {exc}", _raw(text_line)))
+            continue
+        if not isinstance(obj, dict):
+            bad.append(
+                BadRecord(line_no, "not_an_object", f"expected a JSON object, got {type(obj).__name__}", _raw(text_line))
+            )
+            continue
+        row, problem, n_coerced = _conform(obj, schema)
+        if problem:
+            bad.append(BadRecord(line_no, "wrong_type", problem, _raw(text_line)))
+            continue
+        coerced += n_coerced
+        rows.append(row)
+        lines.append(line_no)
+    table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
+    return ParsedChunk(table, np.asarray(lines, dtype=np.int64), bad, coerced)
+
+
+def _raw(line: bytes) -> str:
+    return line[: RAW_LIMIT * 4].decode("utf-8", errors="replace")[:RAW_LIMIT]
+
+
+def _conform(obj: dict, schema: pa.Schema) -> tuple[dict, str | None, int]:
+    row: dict = {}
+    coerced = 0
+    for f in schema:
+        value = obj.get(f.name)
+        if value is None:
+            row[f.name] = None
+            continue
+        t = f.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            if not isinstance(value, str):
+                return row, f"field '{f.name}': expected a string, got {_json_type(value)}", 0
+        elif pa.types.is_integer(t):
+            if isinstance(value, bool):
+                return row, f"field '{f.name}': expected an integer, got a boolean", 0
+            if isinstance(value, int):
+                pass
+            elif isinstance(value, float) and math.isfinite(value) and value == int(value):
+                value, coerced = int(value), coerced + 1
+            elif isinstance(value, str) and _is_int_string(value):
+                value, coerced = int(float(value)), coerced + 1
+            else:
+                return row, f"field '{f.name}': expected an integer, got {_json_type(value)} {_short(value)}", 0
+        elif pa.types.is_floating(t):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                if isinstance(value, str) and _is_float_string(value):
+                    value, coerced = float(value), coerced + 1
+                else:
+                    return row, f"field '{f.name}': expected a number, got {_json_type(value)}", 0
+        elif pa.types.is_boolean(t):
+            if not isinstance(value, bool):
+                return row, f"field '{f.name}': expected true/false, got {_json_type(value)}", 0
+        row[f.name] = value
+    return row, None, coerced
+
+
+def _is_int_string(s: str) -> bool:
+    try:
+        v = float(s)
+    except ValueError:
+        return False
+    return math.isfinite(v) and v == int(v)
+
+
+def _is_float_string(s: str) -> bool:
+    try:
+        return math.isfinite(float(s))
+    except ValueError:
+        return False
+
+
+def _json_type(value: object) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _short(value: object) -> str:
+    s = json.dumps(value, ensure_ascii=False)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def expand_inputs(inputs: Iterable[Path | str], patterns: tuple[str, ...] = ("*",)) -> list[Path]:
+    """Files given directly plus the files inside given directories (recursively, sorted).
+
+    Hidden files and our own temporary files are skipped. A path that does not exist is an
+    :class:`InputError`.
+    """
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if not p.exists():
+            raise InputError(p, "no such file or directory", "Check the path given to --input")
+        if p.is_dir():
+            found = sorted(
+                f for pat in patterns for f in p.rglob(pat) if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+            if not found:
+                raise InputError(p, "the directory holds no input files", "Point --input at the dump files or their folder")
+            files.extend(found)
+        else:
+            files.append(p)
+    unique: dict[Path, None] = {}
+    for f in files:
+        unique.setdefault(f.resolve(), None)
+    return list(unique)

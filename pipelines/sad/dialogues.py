@@ -1,0 +1,274 @@
+"""Build SAD dialogues from the nodes of one partition (whole submission trees).
+
+The rules (each a setting in :class:`pipelines.sad.settings.SadRules`):
+
+1. duplicate ids keep their first occurrence; comments whose submission or parent comment is
+   absent are rejected (``submission_missing``, ``parent_missing``, ``parent_mismatch``);
+2. topic = title without the ``CMV:``/``CMV -`` prefix, entities unescaped, whitespace collapsed;
+3. the submission's selftext is the root utterance (OP); the moderators' footnote is removed;
+4. every utterance is cleaned: HTML entities unescaped, quote lines removed, URLs replaced,
+   whitespace collapsed; words are the space-separated tokens of the result;
+5. invalid utterances ([deleted]/[removed]/empty text, [deleted] author, bots, moderator-
+   distinguished, fewer than ``min_words`` words) are rejected with their reason and end the
+   branch before them;
+6. chains alternate root (OP) -> challenger X (X != OP) -> OP -> X ...; every valid child by
+   the expected speaker continues its own branch; each maximal chain of at least
+   ``min_utterances`` utterances is one example whose last utterance is the target.
+
+The chain walk is vectorised: one join per tree level over the frontier of open chains.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipelines.core.step import StepResult
+from pipelines.core.text import (
+    QUOTE_LINE,
+    URL,
+    collapse_whitespace_expr,
+    count_words_expr,
+    footnote_pattern,
+    unescape_html_expr,
+)
+from pipelines.sad.settings import SadRules, SadSettings
+
+OP, CHALLENGER = 1, 0
+
+
+def clean_utterances(nodes: pl.DataFrame, rules: SadRules) -> pl.DataFrame:
+    """Add ``text`` (cleaned) and ``n_words`` to nodes with ``raw_text`` and ``is_submission``."""
+    subs = nodes.filter(pl.col("is_submission"))
+    comments = nodes.filter(~pl.col("is_submission"))
+    if rules.strip_footnote and subs.height:
+        subs = subs.with_columns(pl.col("raw_text").str.replace(footnote_pattern(rules.footnote_min_underscores), "$1"))
+    cleaned = []
+    for frame in (subs, comments):
+        text = pl.col("raw_text")
+        if rules.unescape_html:
+            text = unescape_html_expr(text)
+        if rules.drop_quote_lines:
+            text = text.str.replace_all(QUOTE_LINE, "")
+        if rules.url_placeholder is not None:
+            text = text.str.replace_all(URL, rules.url_placeholder.replace("$", "$$"))
+        frame = frame.with_columns(collapse_whitespace_expr(text).alias("text"))
+        cleaned.append(frame.with_columns(count_words_expr(pl.col("text")).alias("n_words")))
+    return pl.concat(cleaned)
+
+
+def topic_expr(rules: SadRules) -> pl.Expr:
+    title = pl.col("title").str.replace(rules.topic_prefix_pattern, "")
+    if rules.unescape_title_entities:
+        title = unescape_html_expr(title)
+    return collapse_whitespace_expr(title)
+
+
+def invalid_reason_expr(rules: SadRules) -> pl.Expr:
+    """The first rule an utterance breaks (null when valid)."""
+    return pl.coalesce(
+        pl.when(pl.col("text").is_in(list(rules.invalid_texts))).then(pl.lit("deleted_or_removed")),
+        pl.when(pl.col("text") == "").then(pl.lit("empty_text")),
+        pl.when(pl.col("author") == rules.deleted_author).then(pl.lit("deleted_author")),
+        pl.when(pl.col("author").is_in(list(rules.bots))).then(pl.lit("bot_author")),
+        pl.when(pl.col("distinguished").is_in(list(rules.invalid_distinguished))).then(pl.lit("moderator")),
+        pl.when(pl.col("n_words") < rules.min_words).then(pl.lit("too_short")),
+        pl.when(pl.col("is_submission") & (pl.col("topic") == "")).then(pl.lit("empty_topic")),
+    )
+
+
+def _reject(df: pl.DataFrame, reason: str | pl.Expr, detail: pl.Expr) -> pl.DataFrame:
+    return df.select(
+        pl.col("node_id").alias("record_id"),
+        (pl.lit(reason) if isinstance(reason, str) else reason).alias("drop_reason"),
+        detail.alias("detail"),
+        "source_file",
+        "line",
+    )
+
+
+def build_dialogues(frames: dict[str, pl.DataFrame], settings: SadSettings) -> StepResult:
+    rules = settings.rules
+    nodes = frames["nodes"]
+    counters = {"nodes": nodes.height}
+    rejects: list[pl.DataFrame] = []
+
+    # 1. duplicates and broken references
+    first = nodes["node_id"].is_first_distinct()
+    if not first.all():
+        rejects.append(_reject(nodes.filter(~first), "duplicate_id", pl.lit("the id was seen earlier in the input; the first copy is kept")))
+        nodes = nodes.filter(first)
+    subs = nodes.filter(pl.col("is_submission"))
+    comment_ids = nodes.filter(~pl.col("is_submission"))["node_id"]
+    problem = pl.coalesce(
+        pl.when(~pl.col("submission_id").is_in(subs["node_id"].implode())).then(pl.lit("submission_missing")),
+        pl.when(pl.col("parent_id").str.starts_with("t1_") & ~pl.col("parent_id").is_in(comment_ids.implode())).then(
+            pl.lit("parent_missing")
+        ),
+        pl.when(pl.col("parent_id").str.starts_with("t3_") & (pl.col("parent_id") != pl.col("submission_id"))).then(
+            pl.lit("parent_mismatch")
+        ),
+    )
+    comments = nodes.filter(~pl.col("is_submission")).with_columns(problem.alias("_problem"))
+    orphans = comments.filter(pl.col("_problem").is_not_null())
+    if orphans.height:
+        rejects.append(
+            _reject(
+                orphans,
+                pl.col("_problem"),
+                pl.when(pl.col("_problem") == "submission_missing")
+                .then(pl.format("its submission {} is not in the input (give the submissions file too)", pl.col("submission_id")))
+                .when(pl.col("_problem") == "parent_missing")
+                .then(pl.format("its parent comment {} is not in the input; its subtree cannot be placed", pl.col("parent_id")))
+                .otherwise(pl.format("parent {} is a different submission than link_id {}", pl.col("parent_id"), pl.col("submission_id"))),
+            )
+        )
+    comments = comments.filter(pl.col("_problem").is_null()).drop("_problem")
+
+    # 2-5. topics, cleaning, validity
+    nodes = pl.concat([subs, comments])
+    nodes = clean_utterances(nodes, rules).with_columns(
+        pl.when(pl.col("is_submission")).then(topic_expr(rules)).alias("topic")
+    )
+    nodes = nodes.with_columns(invalid_reason_expr(rules).alias("_invalid"))
+    invalid = nodes.filter(pl.col("_invalid").is_not_null())
+    if invalid.height:
+        rejects.append(
+            _reject(
+                invalid,
+                pl.col("_invalid"),
+                pl.when(pl.col("_invalid") == "too_short")
+                .then(pl.format("{} words, fewer than {}", pl.col("n_words"), pl.lit(rules.min_words)))
+                .otherwise(pl.format("author={} distinguished={} text={}", pl.col("author"), pl.col("distinguished"), pl.col("text").str.slice(0, 60))),
+            )
+        )
+    valid = nodes.filter(pl.col("_invalid").is_null()).drop("_invalid")
+    counters["valid_submissions"] = int(valid["is_submission"].sum())
+    counters["valid_comments"] = valid.height - counters["valid_submissions"]
+
+    # 6. chains, one tree level per iteration
+    chains = _walk_chains(valid, rules.min_utterances, counters)
+    used = chains.select(pl.col("path").alias("utterance_id")).explode("utterance_id").unique()
+    counters["valid_comments_unused"] = (
+        valid.filter(~pl.col("is_submission")).join(used, left_on="node_id", right_on="utterance_id", how="anti").height
+    )
+
+    utterances = (
+        valid.join(used, left_on="node_id", right_on="utterance_id", how="semi")
+        .join(chains.select("submission_id", "op").unique(), on="submission_id", how="left")
+        .with_columns(
+            pl.when(pl.col("author") == pl.col("op")).then(OP).otherwise(CHALLENGER).cast(pl.Int64).alias("stance"),
+        )
+        .select(
+            pl.col("node_id").alias("utterance_id"),
+            "submission_id",
+            "parent_id",
+            pl.col("stance").alias("speaker"),
+            "stance",
+            "text",
+            "n_words",
+            "created_utc",
+            "author",
+        )
+    )
+    dialogues, topics = _assemble_dialogues(chains, utterances, valid)
+    utterances = utterances.join(_depths(dialogues), on="utterance_id", how="left").sort("utterance_id")
+    utterances = utterances.with_columns(
+        pl.lit(None, dtype=pl.List(pl.Int64)).alias("strategies"), pl.lit(None, dtype=pl.String).alias("strategies_source")
+    )
+    counters["dialogues"] = dialogues.height
+    counters["utterances"] = utterances.height
+    rej = pl.concat(rejects, how="diagonal_relaxed") if rejects else None
+    return StepResult({"utterances": utterances, "dialogues": dialogues, "topics": topics}, rej, counters)
+
+
+def _walk_chains(valid: pl.DataFrame, min_utterances: int, counters: dict[str, int]) -> pl.DataFrame:
+    roots = valid.filter(pl.col("is_submission"))
+    children = valid.filter(~pl.col("is_submission")).select(
+        pl.col("node_id").alias("child_id"), pl.col("parent_id").alias("child_parent"), pl.col("author").alias("child_author")
+    )
+    frontier = roots.select(
+        "node_id",
+        "submission_id",
+        pl.col("author").alias("op"),
+        pl.lit(None, dtype=pl.String).alias("challenger"),
+        pl.concat_list(pl.col("node_id")).alias("path"),
+    )
+    finished: list[pl.DataFrame] = []
+    short = 0
+    depth = 0
+    while frontier.height:
+        depth += 1
+        joined = frontier.join(children, left_on="node_id", right_on="child_parent", how="inner")
+        if depth == 1:  # the challenger is whoever opens the branch, as long as it is not OP
+            joined = joined.filter(pl.col("child_author") != pl.col("op")).with_columns(pl.col("child_author").alias("challenger"))
+        elif depth % 2 == 0:
+            joined = joined.filter(pl.col("child_author") == pl.col("op"))
+        else:
+            joined = joined.filter(pl.col("child_author") == pl.col("challenger"))
+        ended = frontier.join(joined.select(pl.col("node_id").unique()), on="node_id", how="anti")
+        long_enough = ended["path"].list.len() >= min_utterances
+        short += int((~long_enough).sum())
+        finished.append(ended.filter(long_enough))
+        frontier = joined.select(
+            pl.col("child_id").alias("node_id"),
+            "submission_id",
+            "op",
+            "challenger",
+            pl.concat_list(pl.col("path"), pl.col("child_id")).alias("path"),
+        )
+    counters["chains_too_short"] = short
+    counters["max_depth"] = depth - 1
+    schema = {"node_id": pl.String, "submission_id": pl.String, "op": pl.String, "challenger": pl.String, "path": pl.List(pl.String)}
+    return pl.concat(finished) if finished else pl.DataFrame(schema=schema)
+
+
+def _assemble_dialogues(chains: pl.DataFrame, utterances: pl.DataFrame, valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    topics_of = valid.filter(pl.col("is_submission")).select(pl.col("node_id").alias("submission_id"), "topic")
+    base = chains.select(
+        pl.col("node_id").alias("example_id"),
+        "submission_id",
+        pl.col("path").alias("context_ids"),
+        pl.col("node_id").alias("target_id"),
+        pl.col("path").list.len().cast(pl.Int32).alias("n_turns"),
+    ).join(topics_of, on="submission_id", how="left")
+    turns = (
+        base.select("example_id", "context_ids")
+        .with_columns(pl.int_ranges(pl.col("context_ids").list.len()).alias("pos"))
+        .explode("context_ids", "pos")
+        .join(utterances.select(pl.col("utterance_id").alias("context_ids"), "stance", "text"), on="context_ids", how="left")
+    )
+    n = base.select("example_id", "n_turns")
+    turns = turns.join(n, on="example_id")
+    history = (
+        turns.filter(pl.col("pos") < pl.col("n_turns") - 1)
+        .sort("example_id", "pos")
+        .group_by("example_id", maintain_order=True)
+        .agg(pl.struct("stance", "text").alias("history"))
+    )
+    target = turns.filter(pl.col("pos") == pl.col("n_turns") - 1).select(
+        "example_id", pl.col("text").alias("target_text"), pl.col("stance").alias("target_stance")
+    )
+    dialogues = (
+        base.join(history, on="example_id", how="left")
+        .join(target, on="example_id", how="left")
+        .sort("example_id")
+        .select("example_id", "submission_id", "topic", "context_ids", "history", "target_id", "target_text", "target_stance", "n_turns")
+    )
+    topics = (
+        dialogues.group_by("submission_id")
+        .agg(pl.col("topic").first(), pl.len().cast(pl.Int32).alias("n_dialogues"))
+        .with_columns(pl.col("topic").str.to_lowercase().alias("topic_key"))
+        .sort("submission_id")
+        .select("submission_id", "topic", "topic_key", "n_dialogues")
+    )
+    return dialogues, topics
+
+
+def _depths(dialogues: pl.DataFrame) -> pl.DataFrame:
+    return (
+        dialogues.select(pl.col("context_ids").alias("utterance_id"))
+        .with_columns(pl.int_ranges(pl.col("utterance_id").list.len()).alias("depth"))
+        .explode("utterance_id", "depth")
+        .unique("utterance_id")
+        .with_columns(pl.col("depth").cast(pl.Int32))
+    )

@@ -1,0 +1,60 @@
+"""Rule-based strategy suggestions: documented cue patterns, a score per strategy.
+
+The output is a *suggestion* recorded with its source (``suggestion_source``), never a human
+label: people label strategies in the annotation layer. Each strategy's score is
+``1 - 0.5 ** hits`` where ``hits`` counts its cues in the utterance (one cue 0.5, two 0.75, ...).
+A strategy is suggested when its score reaches ``sad.suggester.threshold``; Statement is also
+suggested when no other strategy is, since every argument at least states a claim.
+
+Cues (case-insensitive, whole words):
+
+* Question: a question mark; a sentence opened by an interrogative ("why", "how", "what",
+  "would you", "do you", "isn't it", ...).
+* Causality: because, since, therefore, thus, hence, consequently, as a result, due to,
+  leads/led to, causes/caused, results in, so that, which means, that's why, this is why.
+* Example: for example, for instance, e.g., such as, in my experience, case in point,
+  to illustrate, take the case, consider the.
+* Analogy: is/are/just/much like, it's like, similar to, similarly, analogous, analogy,
+  just as, in the same way, akin to, comparable to, the equivalent of, imagine if.
+* Statement: I think, I believe, in my opinion/view, clearly, obviously, the fact is, it is,
+  there is/are, should, must.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipelines.core.step import StepResult
+from pipelines.sad.settings import SadSettings
+from schemas.sad import STRATEGIES
+
+SOURCE = "rules:sad-cues-v1"
+
+CUES: dict[str, str] = {
+    "Question": r"\?|(?:^|[.!?]\s+)(?:why|how|what|who|which|where|when|would you|do you|don't you|isn't it|aren't you|can you|could you|should we)\b",
+    "Causality": r"\b(?:because|since|therefore|thus|hence|consequently|as a result|due to|leads? to|led to|caus(?:e|es|ed|ing)|results? in|so that|which means|that's why|this is why)\b",
+    "Example": r"\b(?:for example|for instance|e\.g\.|such as|in my experience|case in point|to illustrate|take the case|consider the)",
+    "Analogy": r"\b(?:is like|are like|just like|much like|it's like|similar to|similarly|analogous|analogy|just as|in the same way|akin to|comparable to|the equivalent of|imagine if)\b",
+    "Statement": r"\b(?:i think|i believe|in my (?:opinion|view)|clearly|obviously|the fact is|it is|there (?:is|are)|should|must)\b",
+}
+
+
+def suggestion_exprs(text: pl.Expr, threshold: float) -> list[pl.Expr]:
+    scores = {name: (1 - 0.5 ** text.str.count_matches(f"(?i){CUES[name]}").cast(pl.Float64)) for name in STRATEGIES}
+    picked = pl.concat_list([pl.when(scores[n] >= threshold).then(pl.lit(i)) for i, n in enumerate(STRATEGIES)])
+    others = pl.sum_horizontal([(scores[n] >= threshold).cast(pl.Int32) for n in STRATEGIES if n != "Statement"])
+    statement_only = pl.concat_list([pl.lit(STRATEGIES.index("Statement"))])
+    suggested = pl.when(others == 0).then(statement_only).otherwise(picked.list.drop_nulls())
+    return [
+        suggested.cast(pl.List(pl.Int64)).alias("suggested_strategies"),
+        pl.struct([scores[n].round(4).alias(n.lower()) for n in STRATEGIES]).alias("suggestion_scores"),
+        pl.lit(SOURCE).alias("suggestion_source"),
+    ]
+
+
+def suggest_strategies(frames: dict[str, pl.DataFrame], settings: SadSettings) -> StepResult:
+    utterances = frames["utterances"]
+    out = utterances.with_columns(suggestion_exprs(pl.col("text"), settings.suggester.threshold))
+    counts = out.select(pl.col("suggested_strategies").explode().value_counts()).unnest("suggested_strategies")
+    counters = {f"suggested_{STRATEGIES[int(v)]}": int(c) for v, c in counts.iter_rows() if v is not None}
+    return StepResult({"utterances": out}, None, counters)
