@@ -1,0 +1,55 @@
+"""The ``corpusforge`` command: one sub-app per noun; commands are thin wrappers."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from corpusforge.cli import annotate, build, demo, experiment, generate, release, validate
+from corpusforge.cli.common import console
+
+app = typer.Typer(
+    name="corpusforge",
+    help="Build, annotate, validate, version and release research datasets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(build.app, name="build")
+app.add_typer(annotate.app, name="annotate")
+app.add_typer(validate.app, name="validate")
+app.add_typer(release.app, name="release")
+app.add_typer(experiment.app, name="experiment")
+app.add_typer(generate.app, name="generate")
+app.command("demo")(demo.demo)
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from pipelines.core.errors import CorpusforgeError
+    from releases.errors import ReleaseError
+
+    return (CorpusforgeError, ReleaseError)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        console.print("[red]Aborted.[/red]")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted: finished work is kept; run the same command again to resume.[/yellow]")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the known errors are reported without a traceback
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, _known_errors()):
+            console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+            sys.exit(2)
+        raise

@@ -1,0 +1,61 @@
+"""``corpusforge release``: publish, verify and compare versioned releases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from corpusforge.cli.common import ConfigOpt, SetOpt, WorkspaceOpt, out, resolve
+
+app = typer.Typer(help="Publish a validated dataset as an immutable versioned release; verify; diff.", no_args_is_help=True)
+
+
+@app.command("sad")
+def release_sad_cmd(
+    version: Annotated[Optional[str], typer.Option("--version", help="Version to publish, X.Y.Z.")] = None,
+    bump: Annotated[Optional[str], typer.Option("--bump", help="Or bump the latest version: major, minor or patch.")] = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Release the validated SAD build (refused while validation fails)."""
+    from corpusforge.ops import sad
+
+    settings, _ = resolve(config, workspace, set_)
+    outcome = sad.release(settings, version=version, bump=bump)
+    out.print(f"Released SAD {outcome.version} at {outcome.path}")
+    for config_name, splits in outcome.counts.items():
+        out.print(f"  {config_name}: " + ", ".join(f"{s} {n:,}" for s, n in splits.items()))
+    out.print(f'Load it with: datasets.load_dataset("{outcome.path}", "dialogues")')
+
+
+@app.command("verify")
+def verify_cmd(release_dir: Annotated[Path, typer.Argument(help="A release directory.")]) -> None:
+    """Re-check every file of a release against checksums.sha256."""
+    from releases import verify_release
+
+    report = verify_release(release_dir)
+    out.print(report.render_text(), highlight=False, markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("diff")
+def diff_cmd(
+    a: Annotated[Path, typer.Argument(help="Older release directory.")],
+    b: Annotated[Path, typer.Argument(help="Newer release directory.")],
+    max_ids: Annotated[int, typer.Option(help="Ids listed per change kind.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full diff as JSON.")] = False,
+) -> None:
+    """Rows added, removed and changed between two releases, by id."""
+    import json
+
+    from releases import diff_releases
+
+    report = diff_releases(a, b)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        out.print(report.render_text(max_ids=max_ids), highlight=False, markup=False)

@@ -1,0 +1,22 @@
+"""``corpusforge validate <dataset>``: Great Expectations checks of the current build."""
+
+from __future__ import annotations
+
+import typer
+
+from corpusforge.cli.common import ConfigOpt, SetOpt, WorkspaceOpt, console, out, resolve
+
+app = typer.Typer(help="Validate a dataset's release candidate with Great Expectations.", no_args_is_help=True)
+
+
+@app.command("sad")
+def validate_sad_cmd(workspace: WorkspaceOpt = None, config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Validate the current SAD build; prints the verdict and names failing rows by id."""
+    from corpusforge.ops import sad
+
+    settings, _ = resolve(config, workspace, set_)
+    with console.status("validating with Great Expectations ..."):
+        report = sad.validate(settings)
+    out.print(report.render_text(), highlight=False, markup=False, soft_wrap=True)
+    if not report.success:
+        raise typer.Exit(1)

@@ -1,0 +1,151 @@
+"""Configuration: defaults <- corpusforge.toml <- environment <- command-line overrides.
+
+* ``corpusforge.toml`` (in the working directory, or ``--config PATH``) has one section per
+  pipeline (``[sad.rules]``, ``[sad.splits]``, ...) plus ``[workspace]`` and ``[executor]``.
+* Environment variables ``CORPUSFORGE__<SECTION>__<KEY>=value`` override the file, e.g.
+  ``CORPUSFORGE__SAD__RULES__MIN_WORDS=5``.
+* ``--set sad.rules.min_words=5`` (repeatable) overrides both.
+
+Values in the environment and on the command line are read as TOML values (``5``, ``true``,
+``["a", "b"]``), falling back to plain strings. Unknown keys and bad values are errors that
+name the key and where it came from. Secrets never live here: see :mod:`corpusforge.secrets`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipelines.core.errors import CorpusforgeError
+from pipelines.sad.settings import SadSettings
+
+CONFIG_FILE = "corpusforge.toml"
+ENV_PREFIX = "CORPUSFORGE__"
+
+
+class ConfigError(CorpusforgeError):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkspaceSettings(_Strict):
+    path: Path = Field(Path("workspace"), description="Where stages, validation results and releases live.")
+
+
+class ExecutorSettings(_Strict):
+    kind: Literal["local"] = Field("local", description="Executor of pipeline steps.")
+    workers: int = Field(1, ge=1, description="Worker processes for partitioned steps (local executor).")
+
+
+class Settings(_Strict):
+    workspace: WorkspaceSettings = WorkspaceSettings()
+    executor: ExecutorSettings = ExecutorSettings()
+    sad: SadSettings = SadSettings()
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any, origin: str, origins: dict[str, str]) -> None:
+    parts = [p for p in dotted.split(".") if p]
+    if not parts:
+        raise ConfigError(f"{origin}: empty setting name")
+    node = tree
+    for p in parts[:-1]:
+        child = node.setdefault(p, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{origin}: {'.'.join(parts[:-1])} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+    origins[".".join(parts)] = origin
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(_flatten(v, key + "."))
+        else:
+            flat[key] = v
+    return flat
+
+
+def load_settings(
+    config_path: Path | None = None,
+    overrides: list[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    workspace: Path | None = None,
+) -> Settings:
+    """Resolve the settings; raises :class:`ConfigError` naming the key, its origin and the fix."""
+    env = os.environ if env is None else env
+    tree: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    path = config_path or (Path.cwd() / CONFIG_FILE)
+    if config_path is not None and not path.exists():
+        raise ConfigError(f"{path}: no such configuration file (leave out --config to use the defaults)")
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        for key, value in _flatten(data).items():
+            _set_dotted(tree, key, value, str(path), origins)
+    for name, value in sorted(env.items()):
+        if name.startswith(ENV_PREFIX):
+            dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
+            _set_dotted(tree, dotted, _parse_value(value), f"environment variable {name}", origins)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: write it as section.key=value, e.g. --set sad.rules.min_words=5")
+        key, value = item.split("=", 1)
+        _set_dotted(tree, key.strip(), _parse_value(value.strip()), f"--set {item}", origins)
+    if workspace is not None:
+        _set_dotted(tree, "workspace.path", str(workspace), "--workspace", origins)
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, origins)) from None
+
+
+def _explain(exc: ValidationError, origins: dict[str, str]) -> str:
+    lines = ["invalid configuration:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        origin = origins.get(key) or next((o for k, o in origins.items() if k.startswith(key + ".")), "defaults")
+        if err["type"] == "extra_forbidden":
+            parent = key.rsplit(".", 1)[0] if "." in key else ""
+            known = _known_keys(parent)
+            hint = difflib.get_close_matches(key.rsplit(".", 1)[-1], known, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(known)})"
+            lines.append(f"  {origin}: unknown setting '{key}'{suggestion}")
+        else:
+            lines.append(f"  {origin}: {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def _known_keys(dotted_parent: str) -> list[str]:
+    model: Any = Settings
+    for part in [p for p in dotted_parent.split(".") if p]:
+        field = model.model_fields.get(part)
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return []
+        model = field.annotation
+    return sorted(model.model_fields)
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """The resolved settings as plain JSON-able data (for manifests and `--show-config`)."""
+    return settings.model_dump(mode="json")

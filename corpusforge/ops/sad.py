@@ -1,0 +1,167 @@
+"""SAD end to end: build, validate, release. The command line calls these; so can notebooks.
+
+This is the one place that joins the layers for SAD: the pipeline builds a release candidate in
+the workspace, validation checks it and records the verdict next to the candidate's
+fingerprint, and a release is written only for a candidate whose latest verdict passed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from corpusforge.config import Settings, describe
+from corpusforge.workspace import Workspace
+from pipelines.core.errors import CorpusforgeError
+from pipelines.core.executor import NO_PROGRESS, Progress, make_executor
+from pipelines.core.fileio import atomic_write_json, read_json
+from pipelines.sad.card import LICENSE_NOTE, SUMMARY, TITLE, card_body
+from pipelines.sad.pipeline import BuildResult, build_sad, candidate_fingerprint, read_candidate
+from releases import CardText, ReleaseSpec, next_version, write_release
+from schemas.sad import RELEASE_CONFIGS, TABLES
+
+DATASET = "sad"
+BUILD_RECORD = "_build.json"
+
+
+class ReleaseRefused(CorpusforgeError):
+    pass
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build(inputs: list[Path], settings: Settings, progress: Progress = NO_PROGRESS) -> BuildResult:
+    ws = Workspace.at(settings.workspace.path)
+    stages = ws.stages(DATASET)
+    executor = make_executor(settings.executor.kind, settings.executor.workers)
+    result = build_sad(inputs, settings.sad, stages, executor, progress, hash_file=ws.hash_file)
+    atomic_write_json(
+        stages / BUILD_RECORD,
+        {
+            "candidate_fingerprint": candidate_fingerprint(stages),
+            "source_kind": result.kind,
+            "inputs": [{"name": Path(u.path).name, "sha256": u.sha256, "bytes": u.size} for u in result.inputs.units],
+            "settings": describe(settings)["sad"],
+        },
+    )
+    return result
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def validate(settings: Settings, run_id: str | None = None):
+    """Validate the current candidate; the verdict is stored under the workspace."""
+    from validation.sad import validate_sad  # GX is slow to import: only when validating
+
+    ws = Workspace.at(settings.workspace.path)
+    stages = ws.stages(DATASET)
+    tables = read_candidate(stages)
+    fp = candidate_fingerprint(stages)
+    run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    out_dir = ws.validation(DATASET) / run_id
+    report = validate_sad(tables, bounds=settings.sad.validation, out_dir=out_dir, min_words=settings.sad.rules.min_words)
+    atomic_write_json(out_dir / "candidate.json", {"candidate_fingerprint": fp, "success": report.success, "run": run_id})
+    return report
+
+
+def latest_verdict(settings: Settings) -> dict[str, Any] | None:
+    """The newest validation verdict for the current candidate, if any."""
+    ws = Workspace.at(settings.workspace.path)
+    fp = candidate_fingerprint(ws.stages(DATASET))
+    root = ws.validation(DATASET)
+    if fp is None or not root.exists():
+        return None
+    for run in sorted(root.iterdir(), reverse=True):
+        rec = run / "candidate.json"
+        if rec.exists():
+            data = read_json(rec)
+            if data.get("candidate_fingerprint") == fp:
+                data["summary"] = read_json(run / "summary.json") if (run / "summary.json").exists() else {}
+                data["dir"] = str(run)
+                return data
+    return None
+
+
+# --------------------------------------------------------------------------- release
+
+
+@dataclass
+class ReleaseOutcome:
+    path: Path
+    version: str
+    validated_now: bool
+    counts: dict[str, dict[str, int]]
+
+
+def code_revision() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5)
+        if rev.returncode == 0:
+            return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    from importlib.metadata import version
+
+    return f"corpusforge {version('corpusforge')}"
+
+
+def release(settings: Settings, version: str | None = None, bump: str | None = None) -> ReleaseOutcome:
+    ws = Workspace.at(settings.workspace.path)
+    stages = ws.stages(DATASET)
+    if (version is None) == (bump is None):
+        raise ReleaseRefused("give exactly one of --version X.Y.Z or --bump major|minor|patch")
+    if candidate_fingerprint(stages) is None:
+        raise ReleaseRefused(f"{stages}: no completed SAD build; run `corpusforge build sad --input ...` first")
+    verdict = latest_verdict(settings)
+    validated_now = False
+    if verdict is None:
+        report = validate(settings)
+        validated_now = True
+        verdict = latest_verdict(settings)
+        assert verdict is not None and verdict["success"] == report.success
+    if not verdict["success"]:
+        failed = [c["name"] for c in verdict["summary"].get("checks", []) if not c.get("success")]
+        raise ReleaseRefused(
+            f"validation of the current SAD candidate failed ({', '.join(failed) or 'see report'}); "
+            f"report: {verdict['dir']}. Fix the input or settings, rebuild, and run `corpusforge validate sad`."
+        )
+    record = read_json(stages / BUILD_RECORD)
+    version = version or next_version(ws.releases, DATASET, bump or "patch")
+    tables = read_candidate(stages)
+    spec = ReleaseSpec(
+        dataset=DATASET,
+        version=version,
+        configs={name: TABLES[name] for name in RELEASE_CONFIGS},
+        tables={name: tables[name] for name in RELEASE_CONFIGS},
+        split_column="split",
+        card=CardText(
+            title=TITLE,
+            summary=SUMMARY,
+            body_markdown=card_body(settings.sad, record["source_kind"]),
+            license="other",
+            license_note=LICENSE_NOTE,
+        ),
+        manifest_extra={
+            "inputs": record["inputs"],
+            "config": record["settings"],
+            "code_revision": code_revision(),
+            "candidate_fingerprint": verdict["candidate_fingerprint"],
+            "validation": {
+                "success": verdict["success"],
+                "run": verdict["run"],
+                "checks": len(verdict["summary"].get("checks", [])),
+                "failed": [c["name"] for c in verdict["summary"].get("checks", []) if not c.get("success")],
+            },
+        },
+    )
+    path = write_release(spec, ws.releases)
+    manifest = read_json(path / "manifest.json")
+    counts = {name: cfg["splits"] for name, cfg in manifest["configs"].items()}
+    return ReleaseOutcome(path, version, validated_now, counts)

@@ -1,0 +1,73 @@
+"""The workspace: every path the platform writes is derived here, never typed by a user.
+
+Layout (see docs/architecture.md)::
+
+    <root>/<dataset>/stages/<step>/        pipeline stages (data, _stats.json, _rejects/, _SUCCESS)
+    <root>/<dataset>/validation/<run>/     GX results, summary, Data Docs
+    <root>/releases/<dataset>/<version>/   releases
+    <root>/.cache/file-hashes.json         sha256 of input files by (path, size, mtime)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.core.errors import CorpusforgeError
+from pipelines.core.fileio import atomic_write_json, sha256_file
+
+DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class WorkspaceError(CorpusforgeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def at(cls, path: Path | str) -> "Workspace":
+        return cls(Path(path).expanduser().resolve())
+
+    def _dataset(self, dataset: str) -> Path:
+        if not DATASET_NAME.match(dataset):
+            raise WorkspaceError(f"invalid dataset name {dataset!r}: use lowercase letters, digits, '-' and '_'")
+        return self.root / dataset
+
+    def stages(self, dataset: str) -> Path:
+        return self._dataset(dataset) / "stages"
+
+    def validation(self, dataset: str) -> Path:
+        return self._dataset(dataset) / "validation"
+
+    @property
+    def releases(self) -> Path:
+        return self.root / "releases"
+
+    def release_dir(self, dataset: str, version: str) -> Path:
+        return self.releases / self._dataset(dataset).name / version
+
+    # -- content hashes of inputs, cached so that a rerun over large dumps does not re-read them
+
+    _lock = threading.Lock()
+
+    def hash_file(self, path: Path) -> str:
+        path = Path(path).resolve()
+        st = path.stat()
+        key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+        cache_file = self.root / ".cache" / "file-hashes.json"
+        with self._lock:
+            cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+            if key in cache:
+                return cache[key]
+        digest = sha256_file(path)
+        with self._lock:
+            cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+            cache[key] = digest
+            atomic_write_json(cache_file, cache)
+        return digest
