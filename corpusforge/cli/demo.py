@@ -20,6 +20,9 @@ def demo(
     """Build SAD from the bundled sample, validate it, release 0.1.0 and load it with datasets."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()  # our own progress bars and summaries say enough
     from corpusforge.cli.build import print_build_summary
     from corpusforge.config import load_settings
     from corpusforge.ops import sad
@@ -64,6 +67,6 @@ def demo(
     out.print(f"features: target_stance={features['target_stance']}, target_suggested_strategies={features['target_suggested_strategies']}")
     out.print(f"example {row['example_id']} ({row['n_turns']} turns) on topic: {row['topic']}")
     for turn in row["history"]:
-        out.print(f"  [{features['target_stance'].int2str(turn['stance'])}] {turn['text'][:100]}")
-    out.print(f"  -> target [{features['target_stance'].int2str(row['target_stance'])}] {row['target_text'][:100]}")
+        out.print(f"  [{features['target_stance'].int2str(turn['stance'])}] {turn['text'][:100]}", markup=False)
+    out.print(f"  -> target [{features['target_stance'].int2str(row['target_stance'])}] {row['target_text'][:100]}", markup=False)
     out.print(f"\nRelease: {release_dir}")

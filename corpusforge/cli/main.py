@@ -34,7 +34,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # standalone_mode=False lets us render our own errors; click then returns exit codes
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
