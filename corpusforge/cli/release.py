@@ -21,8 +21,11 @@ def release_sad_cmd(
     set_: SetOpt = None,
 ) -> None:
     """Release the validated SAD build (refused while validation fails)."""
+    from datasets.utils.logging import disable_progress_bar
+
     from corpusforge.ops import sad
 
+    disable_progress_bar()  # the release writer's own summary says enough
     settings, _ = resolve(config, workspace, set_)
     outcome = sad.release(settings, version=version, bump=bump)
     out.print(f"Released SAD {outcome.version} at {outcome.path}")
