@@ -78,6 +78,7 @@ def test_validate_release_verify_and_immutability(built):
     assert (rel / "checksums.sha256").read_text() == before
     # a modified byte is detected and named
     victim = sorted((rel / "dialogues").glob("*.parquet"))[0]
+    victim.chmod(0o644)  # releases are written read-only
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0xFF
     victim.write_bytes(bytes(data))
