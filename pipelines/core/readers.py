@@ -8,8 +8,9 @@ that has a bad line, so one bad line costs a slow chunk, not a failed run.
 
 from __future__ import annotations
 
-import gzip
 import io
+import queue
+import threading
 import json
 import math
 import zlib
@@ -72,7 +73,7 @@ def _looks_binary(head: bytes) -> bool:
 # --------------------------------------------------------------------------- decompression
 
 
-def iter_blocks(path: Path, block_size: int = 4 * 1024 * 1024, on_compressed: Callable[[int], None] | None = None) -> Iterator[bytes]:
+def iter_blocks(path: Path, block_size: int = 1024 * 1024, on_compressed: Callable[[int], None] | None = None) -> Iterator[bytes]:
     """Yield decompressed bytes of ``path``. Raises :class:`TruncatedInputError` at a cut stream.
 
     ``on_compressed(n)`` is called with the compressed bytes consumed (for progress bars).
@@ -95,7 +96,7 @@ def _iter_zstd(raw, path: Path, block_size: int, on_compressed) -> Iterator[byte
     # object tells us whether the frame was complete. Long-window dumps (zstd --long=31) need
     # the larger window.
     dctx = zstandard.ZstdDecompressor(max_window_size=2**31)
-    dobj = dctx.decompressobj()
+    dobj = dctx.decompressobj(write_size=block_size)
     in_frame = False
     while chunk := raw.read(block_size):
         if on_compressed:
@@ -110,7 +111,7 @@ def _iter_zstd(raw, path: Path, block_size: int, on_compressed) -> Iterator[byte
                 yield out
             if dobj.eof:
                 chunk = dobj.unused_data
-                dobj = dctx.decompressobj()
+                dobj = dctx.decompressobj(write_size=block_size)
                 in_frame = False
             else:
                 chunk = b""
@@ -173,37 +174,85 @@ def iter_line_chunks(
 ) -> Iterator[LineChunk | TruncatedTail]:
     """Yield :class:`LineChunk` s of about ``chunk_bytes``; a cut file ends with a TruncatedTail.
 
-    The caller decides what a truncated file means (stop, or quarantine the tail).
+    Decompression runs in a background thread (zstd and zlib release the GIL), so it overlaps
+    with whatever the caller does with the previous chunk. The caller decides what a truncated
+    file means (stop, or quarantine the tail).
     """
-    pending = bytearray()
+    parts: list[bytes] = []
+    size = 0
     next_line = 1
+
+    def flush(upto_newline: bool) -> LineChunk | None:
+        nonlocal parts, size, next_line
+        data = b"".join(parts)
+        rest = b""
+        if upto_newline:
+            cut = data.rfind(b"\n")
+            data, rest = data[: cut + 1], data[cut + 1 :]
+        parts, size = ([rest], len(rest)) if rest else ([], 0)
+        if not data:
+            return None
+        n = data.count(b"\n")
+        if not upto_newline and not data.endswith(b"\n"):
+            n += 1
+        chunk = LineChunk(data, next_line, n)
+        next_line += data.count(b"\n")
+        return chunk
+
     try:
-        for block in iter_blocks(path, on_compressed=on_compressed):
-            pending += block
-            if len(pending) < chunk_bytes:
-                continue
-            cut = pending.rfind(b"\n")
-            if cut < 0:
-                continue  # a single line longer than a chunk: keep reading
-            data = bytes(pending[: cut + 1])
-            del pending[: cut + 1]
-            n = data.count(b"\n")
-            yield LineChunk(data, next_line, n)
-            next_line += n
+        for block in _prefetch(iter_blocks(path, on_compressed=on_compressed)):
+            parts.append(block)
+            size += len(block)
+            if size >= chunk_bytes and b"\n" in block:
+                chunk = flush(upto_newline=True)
+                if chunk:
+                    yield chunk
     except _Truncated:
-        if pending:
-            cut = pending.rfind(b"\n")
-            if cut >= 0:
-                data = bytes(pending[: cut + 1])
-                del pending[: cut + 1]
-                n = data.count(b"\n")
-                yield LineChunk(data, next_line, n)
-                next_line += n
-        yield TruncatedTail(next_line, bytes(pending))
+        if b"\n" in b"".join(parts):
+            chunk = flush(upto_newline=True)
+            if chunk:
+                yield chunk
+        yield TruncatedTail(next_line, b"".join(parts))
         return
-    if pending:
-        data = bytes(pending)
-        yield LineChunk(data, next_line, data.count(b"\n") + (0 if data.endswith(b"\n") else 1))
+    chunk = flush(upto_newline=False)
+    if chunk:
+        yield chunk
+
+
+def _prefetch(blocks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
+    """Run ``blocks`` in a thread, ``depth`` items ahead; exceptions reach the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for b in blocks:
+                while not stop.is_set():
+                    try:
+                        q.put(b, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def complete_lines_before(tail: TruncatedTail) -> int:

@@ -39,8 +39,12 @@ CUES: dict[str, str] = {
 }
 
 
-def suggestion_exprs(text: pl.Expr, threshold: float) -> list[pl.Expr]:
-    scores = {name: (1 - 0.5 ** text.str.count_matches(f"(?i){CUES[name]}").cast(pl.Float64)) for name in STRATEGIES}
+def _score_columns(text: pl.Expr) -> list[pl.Expr]:
+    return [(1 - 0.5 ** text.str.count_matches(f"(?i){CUES[n]}").cast(pl.Float64)).alias(f"_score_{n}") for n in STRATEGIES]
+
+
+def _suggestion_exprs(threshold: float) -> list[pl.Expr]:
+    scores = {n: pl.col(f"_score_{n}") for n in STRATEGIES}
     picked = pl.concat_list([pl.when(scores[n] >= threshold).then(pl.lit(i)) for i, n in enumerate(STRATEGIES)])
     others = pl.sum_horizontal([(scores[n] >= threshold).cast(pl.Int32) for n in STRATEGIES if n != "Statement"])
     statement_only = pl.concat_list([pl.lit(STRATEGIES.index("Statement"))])
@@ -54,7 +58,12 @@ def suggestion_exprs(text: pl.Expr, threshold: float) -> list[pl.Expr]:
 
 def suggest_strategies(frames: dict[str, pl.DataFrame], settings: SadSettings) -> StepResult:
     utterances = frames["utterances"]
-    out = utterances.with_columns(suggestion_exprs(pl.col("text"), settings.suggester.threshold))
+    # scores first, as columns, so that each cue regex runs once per utterance
+    out = (
+        utterances.with_columns(_score_columns(pl.col("text")))
+        .with_columns(_suggestion_exprs(settings.suggester.threshold))
+        .drop([f"_score_{n}" for n in STRATEGIES])
+    )
     counts = out.select(pl.col("suggested_strategies").explode().value_counts()).unnest("suggested_strategies")
     counters = {f"suggested_{STRATEGIES[int(v)]}": int(c) for v, c in counts.iter_rows() if v is not None}
     return StepResult({"utterances": out}, None, counters)
