@@ -96,50 +96,35 @@ def _iter_zstd(raw, path: Path, block_size: int, on_compressed) -> Iterator[byte
     # object tells us whether the frame was complete. Long-window dumps (zstd --long=31) need
     # the larger window.
     dctx = zstandard.ZstdDecompressor(max_window_size=2**31)
-    dobj = dctx.decompressobj(write_size=block_size)
+    yield from _iter_frames(raw, path, block_size, on_compressed, lambda: dctx.decompressobj(write_size=block_size), zstandard.ZstdError, "zstd")
+
+
+def _iter_gzip(raw, path: Path, block_size: int, on_compressed) -> Iterator[bytes]:
+    yield from _iter_frames(raw, path, block_size, on_compressed, lambda: zlib.decompressobj(wbits=31), zlib.error, "gzip")
+
+
+def _iter_frames(raw, path: Path, block_size: int, on_compressed, new_decoder, error: type[Exception], name: str) -> Iterator[bytes]:
+    """Decompress a sequence of frames (zstd) or members (gzip); a cut last frame raises _Truncated."""
+    decoder = new_decoder()
     in_frame = False
     while chunk := raw.read(block_size):
         if on_compressed:
             on_compressed(len(chunk))
         while chunk:
             try:
-                out = dobj.decompress(chunk)
-            except zstandard.ZstdError as exc:
-                raise InputError(path, f"corrupt zstd data ({exc})", "Re-download or re-copy the file") from exc
+                out = decoder.decompress(chunk)
+            except error as exc:
+                raise InputError(path, f"corrupt {name} data ({exc})", "Re-download or re-copy the file") from exc
             in_frame = True
             if out:
                 yield out
-            if dobj.eof:
-                chunk = dobj.unused_data
-                dobj = dctx.decompressobj(write_size=block_size)
+            if decoder.eof:
+                chunk = decoder.unused_data
+                decoder = new_decoder()
                 in_frame = False
             else:
                 chunk = b""
     if in_frame:
-        raise _Truncated()
-
-
-def _iter_gzip(raw, path: Path, block_size: int, on_compressed) -> Iterator[bytes]:
-    dobj = zlib.decompressobj(wbits=31)
-    in_member = False
-    while chunk := raw.read(block_size):
-        if on_compressed:
-            on_compressed(len(chunk))
-        while chunk:
-            try:
-                out = dobj.decompress(chunk)
-            except zlib.error as exc:
-                raise InputError(path, f"corrupt gzip data ({exc})", "Re-download or re-copy the file") from exc
-            in_member = True
-            if out:
-                yield out
-            if dobj.eof:
-                chunk = dobj.unused_data
-                dobj = zlib.decompressobj(wbits=31)
-                in_member = False
-            else:
-                chunk = b""
-    if in_member:
         raise _Truncated()
 
 

@@ -26,14 +26,7 @@ OP = "<OP>"
 T0 = 1609459200  # 2021-01-01T00:00:00Z
 
 # The real CMV moderators' footnote, as Pushshift stores it (entities escaped).
-FOOTNOTE = (
-    "_____\n\n&gt; *Hello, users of CMV! This is a footnote from your moderators. We'd just like to remind "
-    "you of a couple of things. Firstly, please* ***[read through our rules](http://www.reddit.com/r/"
-    "changemyview/wiki/rules)***. *If you see a comment that has broken one, it is more effective to report "
-    "it than downvote it. Speaking of which,* ***[downvotes don't change views](http://www.reddit.com/r/"
-    "changemyview/wiki/guidelines#wiki_upvoting.2Fdownvoting)****! Any questions or concerns? Feel free to* "
-    "***[message us](http://www.reddit.com/message/compose?to=/r/changemyview)***. *Happy CMVing!*"
-)
+from pipelines.sad.generator import FOOTNOTE  # noqa: E402
 DELTABOT = (
     "Confirmed: 1 delta awarded to /u/{user} ([1∆](/r/changemyview/wiki/user/{user})).\n\n"
     "^[Delta System Explained](https://www.reddit.com/r/changemyview/wiki/deltasystem) "
