@@ -42,7 +42,7 @@ class WorkspaceSettings(_Strict):
 
 class ExecutorSettings(_Strict):
     kind: Literal["local"] = Field("local", description="Executor of pipeline steps.")
-    workers: int = Field(1, ge=1, description="Worker processes for partitioned steps (local executor).")
+    workers: int = Field(0, ge=0, description="Worker processes for partitioned steps (local executor); 0 = one per core.")
 
 
 class Settings(_Strict):

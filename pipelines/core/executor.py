@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing as mp
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -274,11 +275,21 @@ class LocalExecutor(Executor):
             for args in calls:
                 on_done(fn(*args))
             return
-        # spawn, not fork: polars and Arrow hold thread pools that do not survive a fork.
-        with cf.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
+        # spawn, not fork: polars and Arrow hold thread pools that do not survive a fork. Each
+        # worker gets its share of the cores for polars' own threads.
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        with cf.ProcessPoolExecutor(
+            min(self.workers, len(calls)), mp_context=mp.get_context("spawn"), initializer=_limit_threads, initargs=(threads,)
+        ) as pool:
             futures = [pool.submit(fn, *args) for args in calls]
             for fut in cf.as_completed(futures):
                 on_done(fut.result())
+
+
+def _limit_threads(threads: int) -> None:
+    # runs before the task's modules (and so polars) are imported in the worker
+    os.environ["POLARS_MAX_THREADS"] = str(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def _merge_stats(step: Step, work: Path, keys: Iterable[str], seconds: float, resumed: int) -> dict[str, Any]:
@@ -306,7 +317,8 @@ def _merge_stats(step: Step, work: Path, keys: Iterable[str], seconds: float, re
     }
 
 
-def make_executor(kind: str, workers: int = 1) -> Executor:
+def make_executor(kind: str, workers: int = 0) -> Executor:
+    """``workers`` = 0: one per core."""
     if kind == "local":
-        return LocalExecutor(workers)
+        return LocalExecutor(workers or os.cpu_count() or 1)
     raise ValueError(f"unknown executor {kind!r}: use 'local' (the Ray executor arrives with corpusforge[ray])")

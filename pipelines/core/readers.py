@@ -240,6 +240,29 @@ def _prefetch(blocks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
         worker.join(timeout=5)
 
 
+def map_chunks_in_order(fn: Callable, items: Iterable, threads: int) -> Iterator:
+    """``fn(item)`` for each item on ``threads`` threads, results in input order, few in flight.
+
+    For work that releases the GIL (Arrow parsing, polars): parallel on every core, bounded
+    memory, deterministic output order.
+    """
+    if threads <= 1:
+        for item in items:
+            yield fn(item)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def complete_lines_before(tail: TruncatedTail) -> int:
     return tail.line - 1
 
@@ -267,7 +290,7 @@ class ParsedChunk:
     coerced: int = 0  # values accepted after a documented coercion (e.g. "123" for an integer)
 
 
-def parse_ndjson(chunk: LineChunk, schema: pa.Schema) -> ParsedChunk:
+def parse_ndjson(chunk: LineChunk, schema: pa.Schema, use_threads: bool = True) -> ParsedChunk:
     """Parse a chunk of JSON lines into ``schema`` (extra fields ignored, missing fields null).
 
     Wrong types, malformed JSON and non-object lines become :class:`BadRecord` s; numbers given as
@@ -278,7 +301,9 @@ def parse_ndjson(chunk: LineChunk, schema: pa.Schema) -> ParsedChunk:
         try:
             table = pajson.read_json(
                 io.BytesIO(data),
-                read_options=pajson.ReadOptions(block_size=max(1 << 20, min(len(data) + 1, 8 << 20))),
+                read_options=pajson.ReadOptions(
+                    block_size=max(1 << 20, min(len(data) + 1, 8 << 20)), use_threads=use_threads
+                ),
                 parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
             )
             if table.num_rows == chunk.n_lines:

@@ -29,6 +29,7 @@ from pipelines.core.text import (
     collapse_whitespace_expr,
     count_words_expr,
     footnote_pattern,
+    unescape_html_column,
     unescape_html_expr,
 )
 from pipelines.sad.settings import SadRules, SadSettings
@@ -44,9 +45,10 @@ def clean_utterances(nodes: pl.DataFrame, rules: SadRules) -> pl.DataFrame:
         subs = subs.with_columns(pl.col("raw_text").str.replace(footnote_pattern(rules.footnote_min_underscores), "$1"))
     cleaned = []
     for frame in (subs, comments):
-        text = pl.col("raw_text")
+        frame = frame.with_columns(pl.col("raw_text").alias("text"))
         if rules.unescape_html:
-            text = unescape_html_expr(text)
+            frame = unescape_html_column(frame, "text")
+        text = pl.col("text")
         if rules.drop_quote_lines:
             text = text.str.replace_all(QUOTE_LINE, "")
         if rules.url_placeholder is not None:

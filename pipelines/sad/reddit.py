@@ -17,13 +17,15 @@ in one partition.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 
 from pipelines.core.errors import TruncatedInputError
-from pipelines.core.readers import TruncatedTail, iter_line_chunks, parse_ndjson
+from pipelines.core.readers import LineChunk, TruncatedTail, iter_line_chunks, map_chunks_in_order, parse_ndjson
 from pipelines.core.step import Emitter, SourceUnit
 from pipelines.sad.settings import SadSettings
 
@@ -79,51 +81,75 @@ def read_reddit_file(unit: SourceUnit, settings: SadSettings, out: Emitter) -> N
     path = Path(unit.path)
     src = str(path)
     sources = settings.sources
-    for item in iter_line_chunks(path, sources.chunk_bytes, on_compressed=out.advance):
+    threads = sources.parse_threads or os.cpu_count() or 1
+    subreddit = settings.rules.subreddit
+
+    def parse(item: LineChunk | TruncatedTail) -> _ParsedBatch | TruncatedTail:
         if isinstance(item, TruncatedTail):
+            return item
+        return _parse_batch(item, src, subreddit, use_threads=threads <= 1)
+
+    for batch in map_chunks_in_order(parse, iter_line_chunks(path, sources.chunk_bytes, on_compressed=out.advance), threads):
+        if isinstance(batch, TruncatedTail):
             if sources.on_truncated == "error":
-                raise TruncatedInputError(path, item.line - 1)
+                raise TruncatedInputError(path, batch.line - 1)
             out.count("truncated_files")
             out.reject(
                 pl.DataFrame(
                     {
                         "record_id": [None],
                         "drop_reason": ["truncated_file"],
-                        "detail": [f"the file ends inside line {item.line}; the {item.line - 1:,} complete lines were kept"],
+                        "detail": [f"the file ends inside line {batch.line}; the {batch.line - 1:,} complete lines were kept"],
                         "source_file": [src],
-                        "line": [item.line],
-                        "raw": [item.raw[:40_000].decode("utf-8", errors="replace")[:10_000]],
+                        "line": [batch.line],
+                        "raw": [batch.raw[:40_000].decode("utf-8", errors="replace")[:10_000]],
                     },
                     schema_overrides={"record_id": pl.String},
                 )
             )
             continue
-        parsed = parse_ndjson(item, DUMP_SCHEMA)
-        out.count("lines", item.n_lines)
-        if parsed.coerced:
-            out.count("values_coerced", parsed.coerced)
-        if parsed.bad:
-            out.reject(
-                pl.DataFrame(
-                    {
-                        "record_id": [None] * len(parsed.bad),
-                        "drop_reason": [b.reason for b in parsed.bad],
-                        "detail": [b.detail for b in parsed.bad],
-                        "source_file": [src] * len(parsed.bad),
-                        "line": [b.line for b in parsed.bad],
-                        "raw": [b.raw for b in parsed.bad],
-                    },
-                    schema_overrides={"record_id": pl.String, "line": pl.Int64},
-                )
+        out.count("lines", batch.lines)
+        if batch.coerced:
+            out.count("values_coerced", batch.coerced)
+        for rejects in batch.rejects:
+            out.reject(rejects)
+        if batch.nodes is not None:
+            out.emit("nodes", batch.nodes)
+
+
+@dataclass
+class _ParsedBatch:
+    lines: int
+    coerced: int
+    nodes: pl.DataFrame | None
+    rejects: list[pl.DataFrame]
+
+
+def _parse_batch(chunk: LineChunk, src: str, subreddit: str, use_threads: bool) -> _ParsedBatch:
+    parsed = parse_ndjson(chunk, DUMP_SCHEMA, use_threads=use_threads)
+    rejects: list[pl.DataFrame] = []
+    if parsed.bad:
+        rejects.append(
+            pl.DataFrame(
+                {
+                    "record_id": [None] * len(parsed.bad),
+                    "drop_reason": [b.reason for b in parsed.bad],
+                    "detail": [b.detail for b in parsed.bad],
+                    "source_file": [src] * len(parsed.bad),
+                    "line": [b.line for b in parsed.bad],
+                    "raw": [b.raw for b in parsed.bad],
+                },
+                schema_overrides={"record_id": pl.String, "line": pl.Int64},
             )
-        if parsed.table.num_rows == 0:
-            continue
-        raw = pl.from_arrow(parsed.table)
-        assert isinstance(raw, pl.DataFrame)
-        raw = raw.with_columns(pl.Series("line", parsed.lines, dtype=pl.Int64), pl.lit(src).alias("source_file"))
-        nodes, rejects = _to_nodes(raw, settings.rules.subreddit)
-        out.reject(rejects)
-        out.emit("nodes", nodes)
+        )
+    if parsed.table.num_rows == 0:
+        return _ParsedBatch(chunk.n_lines, parsed.coerced, None, rejects)
+    raw = pl.from_arrow(parsed.table)
+    assert isinstance(raw, pl.DataFrame)
+    raw = raw.with_columns(pl.Series("line", parsed.lines, dtype=pl.Int64), pl.lit(src).alias("source_file"))
+    nodes, contract_rejects = _to_nodes(raw, subreddit)
+    rejects.append(contract_rejects)
+    return _ParsedBatch(chunk.n_lines, parsed.coerced, nodes, rejects)
 
 
 def _to_nodes(raw: pl.DataFrame, subreddit: str) -> tuple[pl.DataFrame, pl.DataFrame]:

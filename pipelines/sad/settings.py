@@ -71,6 +71,7 @@ class SadSources(_Strict):
         "auto", description="Submission buckets; auto sizes them so that a bucket fits comfortably in memory."
     )
     chunk_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Decompressed bytes parsed per batch.")
+    parse_threads: int = Field(0, ge=0, description="Threads parsing batches in parallel; 0 = one per core.")
     # Published release (sent.json + argument.json).
     published_strategy_field: str | None = Field(
         None, description="Field of argument.json holding strategy labels per context item, if any."
