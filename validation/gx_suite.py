@@ -12,8 +12,10 @@
   expectation result back to a :class:`~validation.report.CheckResult`.
 
 GX never sees a list or struct column (it would pickle the whole frame to fingerprint it, about
-10x slower): :func:`gx_frame` drops them and :func:`run_checks` refuses frames that still have
-them. Validate list contents as exploded frames (:func:`explode_list`) or indicator columns.
+10x slower): :func:`table_checks` keeps scalar columns only (a nested column's not-null check runs
+on a scalar stand-in, see :func:`nested_stand_in`) and :func:`run_checks` refuses frames that
+still have them. Validate list contents as exploded frames (:func:`explode_list`) or indicator
+columns.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any, Collection, Iterable
 import pandas as pd
 import polars as pl
 
-from schemas.table import ColumnCheck, Table
+from schemas.table import ColumnCheck, Label, ListOf, Table
 from validation.report import MAX_FAILING_IDS, CheckResult
 
 AUTO_INDEX_ABOVE = 2000  # id_mode="auto": failing rows above which GX gets ids as the index
@@ -101,14 +103,12 @@ def _is_nested(dtype: pl.DataType) -> bool:
     return isinstance(dtype, (pl.List, pl.Array, pl.Struct, pl.Object))
 
 
-def gx_frame(df: pl.DataFrame, columns: Iterable[str] | None = None) -> pl.DataFrame:
-    """``df`` restricted to ``columns`` (default: all) without list/struct/array columns."""
-    cols = list(df.columns if columns is None else columns)
-    return df.select([c for c in cols if not _is_nested(df.schema[c])])
-
-
 def explode_list(df: pl.DataFrame, id_column: str, list_column: str, element: str | None = None) -> pl.DataFrame:
-    """One row per element of ``list_column``: (id, element). Null and empty lists give no row."""
+    """One row per element of ``list_column``: (id, element). Null and empty lists give no row.
+
+    A null element gives a null row, which GX's column-map expectations skip (as they skip
+    nulls everywhere): a null inside a list is not reported by an in-set check.
+    """
     element = element or list_column
     return (
         df.select(pl.col(id_column), pl.col(list_column).alias(element))
@@ -134,6 +134,16 @@ def _fmt(v: Any) -> str:
     return "None" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def _values(table: Table, check: ColumnCheck) -> str:
+    """The allowed values, with label names when the column is a label (``0=oppose, 1=support``)."""
+    values = list(check.value_set or ())
+    dtype = table.column(check.column).dtype
+    label = dtype if isinstance(dtype, Label) else dtype.inner if isinstance(dtype, ListOf) else None
+    if isinstance(label, Label) and values == list(range(len(label.names))):
+        return "{" + ", ".join(f"{i}={n}" for i, n in enumerate(label.names)) + "}"
+    return str(values)
+
+
 def spec_of_column_check(table: Table, check: ColumnCheck) -> CheckSpec:
     """The spec of one backend-neutral column check (element checks run on ``table.column``)."""
     kind, col = check.kind, check.column
@@ -147,14 +157,14 @@ def spec_of_column_check(table: Table, check: ColumnCheck) -> CheckSpec:
         desc = f"{col} is unique"
     elif kind == "in_set":
         kwargs = {"column": col, "value_set": list(check.value_set or ())}
-        desc = f"{col} in {list(check.value_set or ())}"
+        desc = f"{col} in {_values(table, check)}"
     elif kind == "between":
         kwargs = {"column": col, "min_value": check.min_value, "max_value": check.max_value}
         desc = f"{col} between {_fmt(check.min_value)} and {_fmt(check.max_value)}"
     elif kind == "elements_in_set":
         frame = f"{table.name}.{col}"
         kwargs = {"column": col, "value_set": list(check.value_set or ())}
-        desc = f"every element of {col} in {list(check.value_set or ())}"
+        desc = f"every element of {col} in {_values(table, check)}"
     else:  # pragma: no cover - a new kind in schemas/ must be mapped here
         raise ValueError(f"unknown column check kind {kind!r} ({table.name}.{col})")
     return CheckSpec(name, table.name, frame, _EXPECTATION_OF_KIND[kind], kwargs, desc, origin="schema")
@@ -190,8 +200,13 @@ def table_checks(
     }
     main = df.select(main_cols + [expr for _, expr in stand_ins.values()])
     out.frames[table.name] = GXFrame(table.name, main, table.primary_key)
+    seen: dict[str, int] = {}
     for check in checks:
         spec = spec_of_column_check(table, check)
+        seen[spec.name] = seen.get(spec.name, 0) + 1
+        if seen[spec.name] > 1:  # e.g. a column with both an allowed set and a label set
+            spec = CheckSpec(f"{spec.name}#{seen[spec.name]}", *[getattr(spec, f) for f in (
+                "table", "frame", "expectation", "kwargs", "description", "origin")])
         if check.column in stand_ins and check.kind == "not_null":
             spec = CheckSpec(
                 spec.name, spec.table, spec.frame, spec.expectation,
@@ -363,6 +378,7 @@ def run_checks(
     name: str = "validation",
     build_docs: bool = True,
     id_mode: str = "auto",
+    allow_nested: bool = False,
 ) -> SuiteRun:
     """Validate every frame with its specs in one ephemeral GX context.
 
@@ -383,6 +399,7 @@ def run_checks(
       column has nulls.
 
     A row whose id is null is named ``<null id: row N>`` (N: 0-based row of the frame).
+    ``allow_nested`` lets frames keep list/struct columns: only to measure that naive way.
     """
     if id_mode not in ("auto", "index", "columns"):
         raise ValueError(f"id_mode must be 'auto', 'index' or 'columns', got {id_mode!r}")
@@ -405,7 +422,7 @@ def run_checks(
             raise ValueError(f"check {s.name!r} runs on unknown frame {s.frame!r}")
     for f in frames.values():
         nested = [c for c, dt in f.df.schema.items() if _is_nested(dt)]
-        if nested:
+        if nested and not allow_nested:
             raise ValueError(f"frame {f.name!r} has list/struct columns {nested}: GX would pickle it")
 
     t = time.perf_counter()
@@ -508,7 +525,10 @@ def run_checks(
         "run_id": {"run_name": run_id.run_name, "run_time": run_id.run_time.isoformat()},
         "great_expectations_version": gx.__version__,
         "results_list_cap": RESULTS_LIST_CAP,
-        "failing_ids_from": {f: ("unexpected_index_list of the frame index" if m == "index" else "unexpected_index_column_names") for f, m in modes.items()},
+        "failing_ids_from": {
+            f: "index (ids as the frame index)" if m == "index" else "unexpected_index_column_names"
+            for f, m in modes.items()
+        },
         "validation_results": suite_results,
     }
 

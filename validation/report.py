@@ -88,7 +88,8 @@ class ValidationReport:
                 shown = ", ".join(c.failing_ids[:ids_shown])
                 more = c.unexpected_count - min(ids_shown, len(c.failing_ids))
                 suffix = f" (+{more:,} more rows)" if more > 0 else ""
-                lines.append(f"        {c.unexpected_count:,} failing rows; {c.id_column}: {shown}{suffix}")
+                rows = "row" if c.unexpected_count == 1 else "rows"
+                lines.append(f"        {c.unexpected_count:,} failing {rows}; {c.id_column}: {shown}{suffix}")
         n_failed = len(self.failed)
         if self.success:
             verdict = f"VERDICT: PASS - all {len(self.checks)} checks passed"
@@ -123,6 +124,9 @@ class ValidationReport:
             )
         counts = "".join(f"<li>{e(t)}: {n:,} rows</li>" for t, n in self.counts.items())
         verdict = "PASS" if self.success else f"FAIL ({len(self.failed)} of {len(self.checks)} checks failed)"
+        failed = ""
+        if self.failed:
+            failed = "<p>Failed: " + ", ".join(f"<code>{e(c.name)}</code>" for c in self.failed) + "</p>"
         docs = ""
         if self.data_docs_index and self.out_dir:
             try:
@@ -146,6 +150,7 @@ td.num {{ text-align: right; }} td.ids {{ max-width: 40em; word-break: break-all
 <body>
 <h1>Validation of {e(self.dataset)}: <span class="{'pass' if self.success else 'fail'}">{e(verdict)}</span></h1>
 <ul>{counts}</ul>
+{failed}
 {docs}
 <table>
 <thead><tr><th>Status</th><th>Table</th><th>Check</th><th>Description</th><th>Failing rows</th><th>Id column</th><th>Failing ids (first {MAX_FAILING_IDS})</th></tr></thead>

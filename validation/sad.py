@@ -44,7 +44,8 @@ SKIPPED_SCHEMA_CHECKS = frozenset({"utterances.n_words.between"})
 
 def _rule(name: str, table: str, frame: str, column: str, description: str) -> CheckSpec:
     """A boolean indicator column that must be true (null: not judged here)."""
-    return CheckSpec(name, table, frame, "ExpectColumnValuesToBeInSet", {"column": column, "value_set": [True]}, description)
+    kwargs = {"column": column, "value_set": [True]}
+    return CheckSpec(name, table, frame, "ExpectColumnValuesToBeInSet", kwargs, description)
 
 
 def _topic_splits(topics: pl.DataFrame) -> pl.DataFrame:
@@ -56,7 +57,7 @@ def _topic_splits(topics: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _utterance_indicators(utt: pl.DataFrame, topics: pl.DataFrame, min_words: int) -> pl.DataFrame:
+def _utterance_indicators(utt: pl.DataFrame, topics: pl.DataFrame) -> pl.DataFrame:
     words = count_words_expr(pl.col("text"))  # == count_words(text) row by row; null for a null text
     out = utt.with_columns(words.alias("words_in_text")).with_columns(
         (pl.col("n_words") == pl.col("words_in_text")).alias("n_words_matches_text"),
@@ -108,7 +109,7 @@ def sad_checks(tables: dict[str, pl.DataFrame], bounds: SadValidationBounds, min
         raise ValueError(f"SAD candidate lacks tables {missing}; it has {sorted(tables)}")
     utt, dia, top = tables["utterances"], tables["dialogues"], tables["topics"]
 
-    utt_x = _utterance_indicators(utt, top, min_words)
+    utt_x = _utterance_indicators(utt, top)
     dia_x = _dialogue_indicators(dia, utt.get_column("utterance_id"), top)
     top_x = _topic_indicators(top)
 
@@ -134,10 +135,11 @@ def sad_checks(tables: dict[str, pl.DataFrame], bounds: SadValidationBounds, min
     )
     checks.frames["dialogues.history"] = GXFrame("dialogues.history", history_stance, "example_id")
     stances = list(range(len(STANCE.names)))
+    stance_names = "{" + ", ".join(f"{i}={n}" for i, n in enumerate(STANCE.names)) + "}"
     checks.specs += [
         CheckSpec(
             "dialogues.history.stance.in_set", "dialogues", "dialogues.history", "ExpectColumnValuesToBeInSet",
-            {"column": "stance", "value_set": stances}, f"every history turn's stance in {stances}",
+            {"column": "stance", "value_set": stances}, f"every history turn's stance in {stance_names}",
         ),
         _rule("dialogues.context_ids.exist", "dialogues", "dialogues", "context_ids_exist",
               "every context id is an utterance id"),
@@ -176,19 +178,21 @@ def validate_sad(
     min_words: int = 10,
     *,
     id_mode: str = "auto",
+    data_docs: bool = True,
 ) -> ValidationReport:
     """Validate a SAD candidate; write results.json, summary.json, report.html and Data Docs.
 
     ``tables`` holds the ``utterances``, ``dialogues`` and ``topics`` polars frames with every
     schema column (working columns such as ``author`` are ignored: released columns are checked).
-    ``id_mode`` is how GX names failing rows (see :func:`validation.gx_suite.run_checks`).
+    ``id_mode`` is how GX names failing rows (see :func:`validation.gx_suite.run_checks`);
+    ``data_docs=False`` skips the Data Docs site (``report.data_docs_index`` is then None).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     checks = sad_checks(tables, bounds, min_words)
     t_prepare = time.perf_counter() - t0
-    run = run_checks(checks.frames, checks.specs, out_dir, name="sad", id_mode=id_mode)
+    run = run_checks(checks.frames, checks.specs, out_dir, name="sad", id_mode=id_mode, build_docs=data_docs)
     # report in table order, schema checks first
     order = {t: i for i, t in enumerate(TABLE_ORDER)}
     results = sorted(run.checks, key=lambda c: (order.get(c.table, 99), c.origin != "schema"))

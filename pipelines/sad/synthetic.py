@@ -163,7 +163,8 @@ def synthetic_candidate(
     ]
     n_single = len(STRATEGIES)
     two = rng.random(n_utt) < 0.5
-    combo_idx = np.where(two, n_single + rng.integers(0, len(combos) - n_single, n_utt), rng.integers(0, n_single, n_utt))
+    pair = n_single + rng.integers(0, len(combos) - n_single, n_utt)
+    combo_idx = np.where(two, pair, rng.integers(0, n_single, n_utt))
     combo_series = pl.Series("c", combos, dtype=pl.List(pl.Int64))
     score_rows = [{s.lower(): (0.9 if i in c else 0.1) for i, s in enumerate(STRATEGIES)} for c in combos]
     score_series = pl.Series("s", score_rows, dtype=UTTERANCES.column("suggestion_scores").dtype.polars())
@@ -190,7 +191,10 @@ def synthetic_candidate(
     )
     pool_s = pl.Series("pool", pool, dtype=pl.String)
     utt = base.select(
-        pl.when(pl.col("no") == 0).then(pl.col("submission_id")).otherwise(comment_id(pl.col("no"))).alias("utterance_id"),
+        pl.when(pl.col("no") == 0)
+        .then(pl.col("submission_id"))
+        .otherwise(comment_id(pl.col("no")))
+        .alias("utterance_id"),
         pl.col("submission_id"),
         pl.when(pl.col("parent_no") < 0)
         .then(None)
@@ -200,12 +204,18 @@ def synthetic_candidate(
         .alias("parent_id"),
         pl.col("is_op").cast(pl.Int64).alias("speaker"),
         pl.col("is_op").cast(pl.Int64).alias("stance"),
-        (pl.lit(pool_s).gather(pl.col("text_idx")) + pl.lit(" n") + pl.int_range(pl.len()).cast(pl.String)).alias("text"),
+        # a pool text (9-59 words) plus a word unique to the row: 10-60 words, distinct texts
+        (pl.lit(pool_s).gather(pl.col("text_idx")) + pl.lit(" n") + pl.int_range(pl.len()).cast(pl.String)).alias(
+            "text"
+        ),
         pl.lit(0, dtype=pl.Int32).alias("n_words"),  # filled below
         pl.col("depth").cast(pl.Int32),
         (1_500_000_000 + pl.col("topic") * 1000 + pl.col("depth")).alias("created_utc"),
         pl.col("split"),
-        pl.when(pl.col("labelled")).then(pl.lit(combo_series).gather(pl.col("combo"))).otherwise(None).alias("strategies"),
+        pl.when(pl.col("labelled"))
+        .then(pl.lit(combo_series).gather(pl.col("combo")))
+        .otherwise(None)
+        .alias("strategies"),
         pl.when(pl.col("labelled")).then(pl.lit("synthetic-annotator")).otherwise(None).alias("strategies_source"),
         pl.lit(combo_series).gather(pl.col("combo")).alias("suggested_strategies"),
         pl.lit(score_series).gather(pl.col("combo")).alias("suggestion_scores"),
