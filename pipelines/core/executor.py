@@ -213,7 +213,16 @@ class Executor:
     def map_tasks(self, fn: Callable[..., str], calls: Sequence[tuple], on_done: Callable[[str], None]) -> None:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release workers kept between steps (called at the end of :meth:`run`)."""
+
     def run(self, pipeline: Pipeline, stages_root: Path, progress: Progress = NO_PROGRESS) -> dict[str, StepOutcome]:
+        try:
+            return self._run(pipeline, stages_root, progress)
+        finally:
+            self.close()
+
+    def _run(self, pipeline: Pipeline, stages_root: Path, progress: Progress) -> dict[str, StepOutcome]:
         pipeline.check()
         store = StageStore(stages_root)
         stages_root.mkdir(parents=True, exist_ok=True)
@@ -269,21 +278,32 @@ class LocalExecutor(Executor):
 
     def __init__(self, workers: int = 1) -> None:
         self.workers = max(1, workers)
+        self._pool: cf.ProcessPoolExecutor | None = None
 
     def map_tasks(self, fn: Callable[..., str], calls: Sequence[tuple], on_done: Callable[[str], None]) -> None:
         if self.workers == 1 or len(calls) <= 1:
             for args in calls:
                 on_done(fn(*args))
             return
-        # spawn, not fork: polars and Arrow hold thread pools that do not survive a fork. Each
-        # worker gets its share of the cores for polars' own threads.
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
-        with cf.ProcessPoolExecutor(
-            min(self.workers, len(calls)), mp_context=mp.get_context("spawn"), initializer=_limit_threads, initargs=(threads,)
-        ) as pool:
-            futures = [pool.submit(fn, *args) for args in calls]
-            for fut in cf.as_completed(futures):
-                on_done(fut.result())
+        futures = [self._workers().submit(fn, *args) for args in calls]
+        for fut in cf.as_completed(futures):
+            on_done(fut.result())
+
+    def _workers(self) -> cf.ProcessPoolExecutor:
+        # One pool for the whole run: starting Python and importing polars costs seconds per
+        # worker. spawn, not fork: polars and Arrow hold thread pools that do not survive a
+        # fork. Each worker gets its share of the cores for polars' own threads.
+        if self._pool is None:
+            threads = max(1, (os.cpu_count() or 1) // self.workers)
+            self._pool = cf.ProcessPoolExecutor(
+                self.workers, mp_context=mp.get_context("spawn"), initializer=_limit_threads, initargs=(threads,)
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 def _limit_threads(threads: int) -> None:

@@ -53,9 +53,12 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
 
 
-def atomic_write_parquet(df: pl.DataFrame, path: Path, row_group_size: int = 128 * 1024) -> None:
+def atomic_write_parquet(
+    df: pl.DataFrame, path: Path, row_group_size: int = 128 * 1024, compression: str = "lz4"
+) -> None:
+    """Stage files favour speed (lz4); releases are written by the release layer, not here."""
     with atomic_path(path) as tmp:
-        df.write_parquet(tmp, compression="zstd", row_group_size=row_group_size, statistics=True)
+        df.write_parquet(tmp, compression=compression, row_group_size=row_group_size, statistics=True)
 
 
 def read_json(path: Path) -> Any:
