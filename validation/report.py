@@ -75,10 +75,15 @@ class ValidationReport:
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
-    def render_text(self, ids_shown: int = TEXT_IDS_SHOWN) -> str:
+    def render_text(self, ids_shown: int = TEXT_IDS_SHOWN, show_passed: bool = True) -> str:
+        """One line per check (or per failing check with ``show_passed=False``) and a verdict."""
         lines = [f"Validation of {self.dataset}: " + ", ".join(f"{t} {n:,} rows" for t, n in self.counts.items())]
         width = max((len(c.name) for c in self.checks), default=10)
+        if not show_passed:
+            lines.append(f"  {len(self.checks) - len(self.failed)} of {len(self.checks)} checks passed (all listed in {self.html_path})")
         for c in self.checks:
+            if c.success and not show_passed:
+                continue
             status = "PASS" if c.success else "FAIL"
             line = f"  {status}  {c.name:<{width}}  {c.description}"
             if c.details:

@@ -38,7 +38,7 @@ def demo(
 
     out.rule("2/4 validate with Great Expectations")
     report = sad.validate(settings)
-    out.print(report.render_text(), highlight=False, markup=False, soft_wrap=True)
+    out.print(report.render_text(show_passed=False), highlight=False, markup=False, soft_wrap=True)
     if not report.success:
         raise typer.Exit(1)
 

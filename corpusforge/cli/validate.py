@@ -17,6 +17,6 @@ def validate_sad_cmd(workspace: WorkspaceOpt = None, config: ConfigOpt = None, s
     settings, _ = resolve(config, workspace, set_)
     with console.status("validating with Great Expectations ..."):
         report = sad.validate(settings)
-    out.print(report.render_text(), highlight=False, markup=False, soft_wrap=True)
+    out.print(report.render_text(show_passed=False), highlight=False, markup=False, soft_wrap=True)
     if not report.success:
         raise typer.Exit(1)

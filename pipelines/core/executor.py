@@ -101,6 +101,9 @@ def _write_task_files(work: Path, key: str, report: TaskReport, rejects: list[pl
     atomic_write_json(work / PROGRESS / f"{key}.json", report.__dict__)
 
 
+FLUSH_BYTES = 128 * 1024 * 1024  # rows a source task buffers before writing its partition files
+
+
 class _FileEmitter:
     """Writes a source unit's rows into per-partition files of the working directory."""
 
@@ -109,7 +112,7 @@ class _FileEmitter:
         self.work = work
         self.key = f"u{unit_index:05d}"
         self.buffers: dict[tuple[str, int], list[pl.DataFrame]] = {}
-        self.buffered_rows = 0
+        self.buffered_bytes = 0
         self.flush_no = 0
         self.rejects: list[pl.DataFrame] = []
         self.report = TaskReport(self.key)
@@ -125,8 +128,8 @@ class _FileEmitter:
         parts = self.step.partition_by(df, self.step.partitions)
         for (p,), sub in df.with_columns(parts.alias("__part")).partition_by("__part", as_dict=True, maintain_order=True).items():
             self.buffers.setdefault((output, int(p)), []).append(sub.drop("__part"))
-        self.buffered_rows += df.height
-        if self.buffered_rows >= 2_000_000:
+        self.buffered_bytes += df.estimated_size()
+        if self.buffered_bytes >= FLUSH_BYTES:  # memory stays bounded whatever the file size
             self.flush()
 
     def flush(self) -> None:
@@ -135,7 +138,7 @@ class _FileEmitter:
                 pl.concat(frames), part_dir(self.work / output, p) / f"{self.key}-{self.flush_no:04d}.parquet"
             )
         self.buffers.clear()
-        self.buffered_rows = 0
+        self.buffered_bytes = 0
         self.flush_no += 1
 
     def reject(self, df: pl.DataFrame) -> None:

@@ -119,3 +119,30 @@ def test_bad_input_is_reported_without_traceback(tmp_path):
     assert str(bad) in proc.stderr and "unsupported compression 'bz2'" in proc.stderr and "Traceback" not in proc.stderr
     proc = cf("build", "sad", "--input", str(tmp_path), "-w", str(tmp_path / "ws"), "--set", "sad.rules.min_wordz=3", cwd=REPO, check=False)
     assert proc.returncode == 2 and "unknown setting 'sad.rules.min_wordz'" in proc.stderr
+
+
+def test_validate_names_the_rows_of_injected_faults(built, tmp_path):
+    import shutil
+
+    import polars as pl
+
+    ws = tmp_path / "ws"
+    shutil.copytree(built, ws)
+    part = sorted((ws / "sad/stages/assemble/utterances").glob("p*/*.parquet"))[0]
+    utt = pl.read_parquet(part)
+    victim, short = utt["utterance_id"][0], utt["utterance_id"][1]
+    utt = utt.with_columns(
+        pl.when(pl.col("utterance_id") == victim).then(5).otherwise(pl.col("stance")).alias("stance"),
+        pl.when(pl.col("utterance_id") == short).then(pl.lit("only four words here")).otherwise(pl.col("text")).alias("text"),
+    )
+    utt.write_parquet(part)
+    proc = cf("validate", "sad", "-w", str(ws), cwd=REPO, check=False)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    stance_line = next(line for line in lines if "utterances.stance.in_set" in line)
+    assert stance_line.strip().startswith("FAIL") and victim in proc.stdout
+    words_line = next(line for line in lines if "min_words" in line)
+    assert words_line.strip().startswith("FAIL") and short in proc.stdout
+    assert "VERDICT: FAIL" in proc.stdout
+    proc = cf("release", "sad", "--version", "9.9.9", "-w", str(ws), cwd=REPO, check=False)
+    assert proc.returncode == 2 and "validation of the current SAD candidate failed" in proc.stderr
