@@ -118,9 +118,11 @@ def read_published(unit: SourceUnit, settings: SadSettings, out: Emitter) -> Non
             ):
                 reject(pos, target, "bad_strategies", f"example #{pos}: '{field}' must list strategy names from {list(STRATEGIES)} per context item", ex)
                 continue
+        parents = [context[i - 1] if i else None for i in range(len(context))]
         conflict = next(
-            (c for c, a in zip(context, attitude) if stance_of.get(c, a) != a), None
-        ) or next((c for i, c in enumerate(context) if parent_of.get(c, context[i - 1] if i else None) != (context[i - 1] if i else None)), None)
+            (c for c, a, parent in zip(context, attitude, parents) if stance_of.get(c, a) != a or parent_of.get(c, parent) != parent),
+            None,
+        )
         if conflict:
             reject(pos, target, "inconsistent_history", f"example #{pos}: utterance {conflict} has another attitude or parent in an earlier example", ex)
             continue
@@ -131,9 +133,9 @@ def read_published(unit: SourceUnit, settings: SadSettings, out: Emitter) -> Non
             else:
                 reject(pos, target, "conflicting_example", f"example #{pos} ends in {target} like an earlier example but has another context", ex)
             continue
-        for i, (c, a) in enumerate(zip(context, attitude)):
+        for i, (c, a, parent) in enumerate(zip(context, attitude, parents)):
             stance_of[c] = a
-            parent_of[c] = context[i - 1] if i else None
+            parent_of[c] = parent
             depth_of[c] = i
             if labels is not None:
                 labels_of[c] = sorted(STRATEGIES.index(s) for s in labels[i])

@@ -87,3 +87,13 @@ def test_broken_published_json_names_the_file_and_line(tmp_path):
     with pytest.raises(InputError) as err:
         build_sad([d], SadSettings(), tmp_path / "st")
     assert f"{d / 'argument.json'}:3" in str(err.value) and "not valid JSON" in str(err.value)
+
+
+def test_an_utterance_with_two_histories_is_rejected(tmp_path):
+    good = json.loads((PUBLISHED / "argument.json").read_text())[0]
+    flipped = dict(good, attitude=[1 - a for a in good["attitude"]])
+    d = _published(tmp_path, [good, flipped])
+    build_sad([d], SadSettings(), tmp_path / "st")
+    rej = StageStore(tmp_path / "st").rejects("import_published")
+    assert rej.select("record_id", "drop_reason").rows() == [(good["context"][-1], "inconsistent_history")]
+    assert "example #1" in rej["detail"][0]
