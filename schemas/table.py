@@ -221,7 +221,3 @@ class Table:
         if missing:
             raise ValueError(f"table {self.name!r}: frame lacks columns {missing}; it has {df.columns}")
         return df.select([pl.col(n).cast(t) for n, t in schema.items()])
-
-
-def names_to_indices(label: Label, values: Iterable[str]) -> list[int]:
-    return [label.index(v) for v in values]

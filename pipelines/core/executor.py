@@ -19,13 +19,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import polars as pl
 
 from pipelines.core.fileio import atomic_write_json, atomic_write_parquet, read_json, sha256_json
 from pipelines.core.stage import PROGRESS, REJECTS, StageStore, part_dir
-from pipelines.core.step import MapStep, Pipeline, SourceStep, SourceUnit, Step, StepResult, output_of
+from pipelines.core.step import MapStep, Pipeline, SourceStep, Step, StepResult
 from schemas.rejects import REJECTS as REJECTS_TABLE
 
 # --------------------------------------------------------------------------- progress
@@ -315,7 +315,7 @@ def _limit_threads(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def _merge_stats(step: Step, work: Path, keys: Iterable[str], seconds: float, resumed: int) -> dict[str, Any]:
+def _merge_stats(step: Step, work: Path, keys: list[str], seconds: float, resumed: int) -> dict[str, Any]:
     rows_in: Counter[str] = Counter()
     rows_out: Counter[str] = Counter()
     dropped: Counter[str] = Counter()
@@ -334,7 +334,7 @@ def _merge_stats(step: Step, work: Path, keys: Iterable[str], seconds: float, re
         "dropped": dict(sorted(dropped.items())),
         "dropped_total": sum(dropped.values()),
         "counters": dict(sorted(counters.items())),
-        "tasks": len(list(keys)) if not isinstance(keys, list) else len(keys),
+        "tasks": len(keys),
         "tasks_resumed": resumed,
         "seconds": round(seconds, 3),
     }

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 import zstandard
 
-from pipelines.core.errors import InputError, TruncatedInputError
+from pipelines.core.errors import InputError
 
 RAW_LIMIT = 10_000  # characters of a bad record kept in the rejects file
 
@@ -261,14 +261,6 @@ def map_chunks_in_order(fn: Callable, items: Iterable, threads: int) -> Iterator
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def complete_lines_before(tail: TruncatedTail) -> int:
-    return tail.line - 1
-
-
-def raise_truncated(path: Path, tail: TruncatedTail) -> None:
-    raise TruncatedInputError(path, complete_lines_before(tail))
 
 
 # --------------------------------------------------------------------------- NDJSON

@@ -10,7 +10,6 @@ list can be shipped to worker processes or a Ray cluster unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import polars as pl
@@ -187,7 +186,3 @@ class Pipeline:
         first = self.steps[0]
         assert isinstance(first, SourceStep)
         return first.partitions
-
-
-def unit_for(path: Path, sha256: str) -> SourceUnit:
-    return SourceUnit(str(path), sha256, path.stat().st_size)

@@ -13,7 +13,7 @@ from pipelines.core.errors import InputError, TruncatedInputError
 from pipelines.core.stage import StageStore
 from pipelines.sad.pipeline import build_sad, read_candidate
 from pipelines.sad.settings import SadSettings, SadSources
-from tests.pipelines.sad.dumps import com, sub, thread, write_lines
+from tests.pipelines.sad.dumps import com, thread, write_lines
 
 
 def _build(tmp_path: Path, inputs: list[Path], settings: SadSettings = SadSettings()):

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import polars as pl
 
 from pipelines.sad.pipeline import build_sad, read_candidate
 from pipelines.sad.settings import SadRules, SadSettings, SadSources, SadSuggester
