@@ -32,6 +32,7 @@ from pipelines.sad.settings import SadSettings
 start = time.perf_counter()
 res = build_sad([Path(p) for p in sys.argv[4:]], SadSettings(), Path(sys.argv[1]), executor=LocalExecutor(int(sys.argv[3])))
 seconds = time.perf_counter() - start
+Path(sys.argv[2] + ".built").touch()  # memory is measured up to here
 t = read_candidate(Path(sys.argv[1]))
 d = t["dialogues"]
 json.dump({"nodes": res.steps["ingest"].stats["counters"]["lines"], "build_seconds": seconds,
@@ -47,6 +48,7 @@ from pipelines.sad.reference import reference_build
 start = time.perf_counter()
 ref = reference_build([Path(p) for p in sys.argv[2:]])
 seconds = time.perf_counter() - start
+Path(sys.argv[1] + ".built").touch()  # memory is measured up to here
 json.dump({"nodes": ref.nodes_read, "build_seconds": seconds,
            "examples": {d["example_id"]: d["context_ids"] for d in ref.dialogues},
            "texts": {k: v["text"] for k, v in ref.utterances.items()}}, open(sys.argv[1], "w"))
@@ -75,15 +77,18 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def run_measured(args: list[str]) -> tuple[float, int]:
+def run_measured(args: list[str], built_marker: Path) -> tuple[float, int]:
     """Wall seconds and peak resident memory (bytes) of a child process and its workers together,
-    sampled every 50 ms."""
+    sampled every 50 ms until the child marks its build finished (what it does afterwards to
+    export results for the comparison is not part of the build)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    built_marker.unlink(missing_ok=True)
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=env)
     peak = 0
     while proc.poll() is None:
-        peak = max(peak, _tree_rss(proc.pid))
+        if not built_marker.exists():
+            peak = max(peak, _tree_rss(proc.pid))
         time.sleep(0.05)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
@@ -124,7 +129,7 @@ def main() -> None:
         stages = args.workdir / f"ws-{n}"
         shutil.rmtree(stages, ignore_errors=True)
         out_json = args.workdir / f"fast-{n}.json"
-        _, rss = run_measured(["-c", FAST, str(stages), str(out_json), str(args.workers), *map(str, paths)])
+        _, rss = run_measured(["-c", FAST, str(stages), str(out_json), str(args.workers), *map(str, paths)], Path(f"{out_json}.built"))
         fast = json.loads(out_json.read_text())
         results[n] = fast
         rows.append((f"pipeline (local, {args.workers} worker{'s' if args.workers > 1 else ''})", fast["nodes"], fast["build_seconds"], rss, len(fast["examples"])))
@@ -133,7 +138,7 @@ def main() -> None:
     if not args.skip_reference:
         paths = dump_for(args.workdir, args.nodes, args.seed)
         out_json = args.workdir / f"reference-{args.nodes}.json"
-        _, rss = run_measured(["-c", REFERENCE, str(out_json), *map(str, paths)])
+        _, rss = run_measured(["-c", REFERENCE, str(out_json), *map(str, paths)], Path(f"{out_json}.built"))
         ref = json.loads(out_json.read_text())
         ref_row = ("reference (pure Python)", ref["nodes"], ref["build_seconds"], rss, len(ref["examples"]))
         fast = results[args.nodes]

@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 import polars as pl
 
+from pipelines.core.errors import StepOutputError
 from pipelines.core.fileio import atomic_write_json, atomic_write_parquet, read_json, sha256_json
 from pipelines.core.stage import PROGRESS, REJECTS, StageStore, part_dir
 from pipelines.core.step import MapStep, Pipeline, SourceStep, Step, StepResult
@@ -185,8 +186,6 @@ def run_map_partition(step: MapStep, store_root: Path, work: Path, partition: in
     result: StepResult = step.transform(frames, step.params)
     missing = [o.name for o in step.outputs if o.name not in result.outputs]
     if missing:
-        from pipelines.core.errors import StepOutputError
-
         raise StepOutputError(f"step {step.name!r} did not return outputs {missing}")
     for out in step.outputs:
         df = out.conform(step.name, result.outputs[out.name])

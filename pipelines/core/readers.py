@@ -132,6 +132,31 @@ class _Truncated(Exception):
     """Internal signal; turned into TruncatedInputError with the line count by iter_line_chunks."""
 
 
+def estimate_decompressed_size(path: Path, sample_bytes: int = 4 * 1024 * 1024) -> int:
+    """The file's size once decompressed, from the compression ratio of its first bytes.
+
+    Ratios vary a lot between dumps (7x to 20x for zstd), so partition sizing samples the file
+    rather than assuming one.
+    """
+    size = path.stat().st_size
+    if detect_compression(path) == "none" or size == 0:
+        return size
+    read = out = 0
+
+    def count(n: int) -> None:
+        nonlocal read
+        read += n
+
+    try:
+        for block in iter_blocks(path, block_size=256 * 1024, on_compressed=count):
+            out += len(block)
+            if read >= sample_bytes:
+                break
+    except _Truncated:
+        pass
+    return int(size * out / max(read, 1))
+
+
 # --------------------------------------------------------------------------- line chunks
 
 

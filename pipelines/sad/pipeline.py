@@ -23,7 +23,7 @@ import polars as pl
 from pipelines.core.errors import InputError
 from pipelines.core.executor import Executor, LocalExecutor, NO_PROGRESS, Progress, StepOutcome
 from pipelines.core.fileio import sha256_file
-from pipelines.core.readers import detect_compression, expand_inputs
+from pipelines.core.readers import estimate_decompressed_size, expand_inputs
 from pipelines.core.stage import StageStore
 from pipelines.core.step import Input, MapStep, Output, Pipeline, SourceStep, SourceUnit
 from pipelines.sad.assemble import assemble
@@ -55,7 +55,6 @@ BUILT_OUTPUTS = (
 )
 
 PARTITION_TARGET_BYTES = 256 * 1024 * 1024  # decompressed input per bucket
-COMPRESSION_RATIO = {"zst": 7, "gz": 5, "none": 1}
 
 
 def _zero_partition(df: pl.DataFrame, partitions: int) -> pl.Series:
@@ -86,7 +85,8 @@ def resolve_inputs(inputs: list[Path | str], hash_file: Callable[[Path], str] = 
 
 
 def auto_partitions(units: tuple[SourceUnit, ...]) -> int:
-    estimate = sum(u.size * COMPRESSION_RATIO[detect_compression(Path(u.path))] for u in units)
+    """Enough partitions that each holds about PARTITION_TARGET_BYTES of decompressed input."""
+    estimate = sum(estimate_decompressed_size(Path(u.path)) for u in units)
     return max(1, min(1024, math.ceil(estimate / PARTITION_TARGET_BYTES)))
 
 
