@@ -24,6 +24,7 @@ import pyarrow.json as pajson
 import zstandard
 
 from pipelines.core.errors import InputError
+from pipelines.core.text import repair_surrogates
 
 RAW_LIMIT = 10_000  # characters of a bad record kept in the rejects file
 
@@ -380,6 +381,11 @@ def _conform(obj: dict, schema: pa.Schema) -> tuple[dict, str | None, int]:
         if pa.types.is_string(t) or pa.types.is_large_string(t):
             if not isinstance(value, str):
                 return row, f"field '{f.name}': expected a string, got {_json_type(value)}", 0
+            # a lone UTF-16 surrogate escape ("\ud83d" without its pair), common in Reddit dumps
+            # where an emoji was cut: repaired to U+FFFD rather than losing the record
+            repaired = repair_surrogates(value)
+            if repaired is not value:
+                value, coerced = repaired, coerced + 1
         elif pa.types.is_integer(t):
             if isinstance(value, bool):
                 return row, f"field '{f.name}': expected an integer, got a boolean", 0

@@ -43,6 +43,15 @@ def strip_footnote(text: str, min_underscores: int) -> str:
 # --------------------------------------------------------------------------- pure Python
 
 
+def repair_surrogates(text: str) -> str:
+    """Lone UTF-16 surrogates (JSON "\\ud83d" without its pair) become U+FFFD; pairs are joined."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def count_words(text: str) -> int:
     """Words of an already collapsed text: tokens separated by single spaces."""
     return 0 if not text else text.count(" ") + 1

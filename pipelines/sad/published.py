@@ -23,7 +23,7 @@ import polars as pl
 
 from pipelines.core.errors import InputError
 from pipelines.core.step import Emitter, SourceUnit
-from pipelines.core.text import collapse_whitespace, count_words
+from pipelines.core.text import collapse_whitespace, count_words, repair_surrogates
 from pipelines.sad.settings import SadSettings
 from schemas.sad import STRATEGIES
 
@@ -139,10 +139,10 @@ def read_published(unit: SourceUnit, settings: SadSettings, out: Emitter) -> Non
             depth_of[c] = i
             if labels is not None:
                 labels_of[c] = sorted(STRATEGIES.index(s) for s in labels[i])
-        examples[target] = {"context_ids": context, "attitude": attitude, "topic": collapse_whitespace(topic)}
+        examples[target] = {"context_ids": context, "attitude": attitude, "topic": collapse_whitespace(repair_surrogates(topic))}
 
     used = sorted(stance_of)
-    texts = {u: collapse_whitespace(sent[u]) for u in used}
+    texts = {u: collapse_whitespace(repair_surrogates(sent[u])) for u in used}
     root_of = {ex["context_ids"][-1]: ex["context_ids"][0] for ex in examples.values()}
     submission_of: dict[str, str] = {}
     for ex in examples.values():

@@ -37,7 +37,7 @@ from typing import BinaryIO, Iterator
 
 import zstandard
 
-from pipelines.core.text import QUOTE_LINE, URL, collapse_whitespace, count_words, strip_footnote
+from pipelines.core.text import QUOTE_LINE, URL, collapse_whitespace, count_words, repair_surrogates, strip_footnote
 from pipelines.sad.settings import SadRules
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -107,7 +107,7 @@ def _as_int(value: object) -> int:
 
 
 def _as_str(value: object) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None else repair_surrogates(str(value))
 
 
 # --------------------------------------------------------------------------- rules

@@ -119,3 +119,12 @@ def test_parse_quarantines_bad_lines_with_line_numbers_and_reasons():
     assert details[107] == "field 'id': expected a string, got an integer"
     assert "expected an integer" in details[106]
     assert {b.line: b.raw for b in parsed.bad}[102] == "{not json"
+
+
+def test_lone_surrogate_escapes_are_repaired_not_fatal():
+    lines = [r'{"id": "a", "n": 1}', r'{"id": "cut \ud83d emoji", "n": 2}', r'{"id": "pair \ud83d\ude00 ok", "n": 3}']
+    data = ("\n".join(lines) + "\n").encode()
+    parsed = parse_ndjson(LineChunk(data, 1, 3), SCHEMA)
+    assert not parsed.bad
+    assert parsed.table.column("id").to_pylist() == ["a", "cut \ufffd emoji", "pair \U0001F600 ok"]
+    assert parsed.coerced == 1

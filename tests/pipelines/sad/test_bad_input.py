@@ -133,3 +133,18 @@ def test_duplicate_ids_keep_the_first_copy(tmp_path):
     assert rej.select("record_id", "drop_reason", "line").rows() == [("t1_s1a", "duplicate_id", 4)]
     utt = read_candidate(tmp_path / "ws" / "stages")["utterances"]
     assert utt.filter(pl.col("utterance_id") == "t1_s1a")["text"][0].startswith("this sentence")
+
+
+def test_lone_surrogates_are_repaired_in_both_builds(tmp_path):
+    from pipelines.sad.reference import reference_build
+
+    rows = thread("s1")
+    lines = [json.dumps(r) for r in rows]
+    lines[2] = lines[2].replace("this sentence", "this \\ud83d sentence")  # OP's reply, an emoji cut in half
+    path = write_lines(tmp_path / "d.jsonl", lines)
+    result, _ = _build(tmp_path, [path])
+    utt = read_candidate(tmp_path / "ws" / "stages")["utterances"]
+    text = utt.filter(pl.col("utterance_id") == "t1_s1b")["text"][0]
+    assert text.startswith("this \ufffd sentence")
+    assert result.steps["ingest"].stats["counters"]["values_coerced"] == 1
+    assert reference_build([path]).utterances["t1_s1b"]["text"] == text
