@@ -210,8 +210,13 @@ def iter_line_chunks(
         next_line += data.count(b"\n")
         return chunk
 
+    first = True
     try:
         for block in _prefetch(iter_blocks(path, on_compressed=on_compressed)):
+            if first:
+                # a UTF-8 byte-order mark (files saved by some Windows tools) is not data
+                block = block.removeprefix(b"\xef\xbb\xbf")
+                first = False
             parts.append(block)
             size += len(block)
             if size >= chunk_bytes and b"\n" in block:

@@ -128,3 +128,11 @@ def test_lone_surrogate_escapes_are_repaired_not_fatal():
     assert not parsed.bad
     assert parsed.table.column("id").to_pylist() == ["a", "cut \ufffd emoji", "pair \U0001F600 ok"]
     assert parsed.coerced == 1
+
+
+def test_byte_order_mark_and_crlf_are_not_data(tmp_path):
+    path = _write(tmp_path, "bom.jsonl", b"\xef\xbb\xbf" + DATA.replace(b"\n", b"\r\n"))
+    chunks = list(iter_line_chunks(path))
+    parsed = parse_ndjson(chunks[0], SCHEMA)
+    assert not parsed.bad and parsed.table.num_rows == 2000
+    assert parsed.table.column("id").to_pylist()[0] == "r0"
