@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from corpusforge.cli.common import ConfigOpt, RichProgress_, SetOpt, WorkspaceOpt, console, out, resolve
+from corpusforge.cli.common import ConfigOpt, PipelineBars, SetOpt, WorkspaceOpt, console, out, resolve
 
 app = typer.Typer(help="Build a dataset from its sources into the workspace (resumable).", no_args_is_help=True)
 
@@ -26,7 +26,7 @@ def build_sad_cmd(
 
     overrides = list(set_ or []) + ([f"executor.workers={workers}"] if workers else [])
     settings, ws = resolve(config, workspace, overrides)
-    with RichProgress_(console) as progress:
+    with PipelineBars(console) as progress:
         result = sad.build(input, settings, progress)
     print_build_summary(result, ws.stages("sad"))
 

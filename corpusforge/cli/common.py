@@ -7,7 +7,16 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress as RichProgress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress as RichProgress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from corpusforge.config import Settings, load_settings
 from corpusforge.workspace import Workspace
@@ -26,7 +35,7 @@ def resolve(config: Path | None, workspace: Path | None, overrides: list[str] | 
     return settings, Workspace.at(settings.workspace.path)
 
 
-class RichProgress_(Progress):
+class PipelineBars(Progress):
     """Pipeline progress as rich bars: bytes for source steps, partitions for the others."""
 
     def __init__(self, console: Console) -> None:
@@ -34,7 +43,7 @@ class RichProgress_(Progress):
         self.bars: RichProgress | None = None
         self.tasks: dict[str, TaskID] = {}
 
-    def __enter__(self) -> "RichProgress_":
+    def __enter__(self) -> "PipelineBars":
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from corpusforge.cli.common import RichProgress_, console, out
+from corpusforge.cli.common import PipelineBars, console, out
 
 SAMPLE = Path(__file__).resolve().parents[2] / "pipelines" / "sad" / "sample" / "reddit"
 DEMO_VERSION = "0.1.0"
@@ -32,7 +32,7 @@ def demo(
     settings = load_settings(None, [], workspace=workspace)
     ws = Workspace.at(settings.workspace.path)
     out.rule("1/4 build SAD from the bundled CMV sample")
-    with RichProgress_(console) as progress:
+    with PipelineBars(console) as progress:
         result = sad.build([SAMPLE], settings, progress)
     print_build_summary(result, ws.stages("sad"))
 
