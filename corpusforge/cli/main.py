@@ -32,10 +32,16 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return (CorpusforgeError, ReleaseError)
 
 
+def _interrupted() -> None:
+    console.print("[yellow]Interrupted: finished work is kept; run the same command again to resume.[/yellow]")
+
+
 def main() -> None:
     try:
         # standalone_mode=False lets us render our own errors; click then returns exit codes
         code = app(standalone_mode=False)
+        if code == 130:  # typer turns KeyboardInterrupt into exit code 130
+            _interrupted()
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -43,7 +49,7 @@ def main() -> None:
         console.print("[red]Aborted.[/red]")
         sys.exit(130)
     except KeyboardInterrupt:
-        console.print("[yellow]Interrupted: finished work is kept; run the same command again to resume.[/yellow]")
+        _interrupted()
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the known errors are reported without a traceback
         import click

@@ -104,3 +104,29 @@ def test_rerun_skips_unchanged_steps_and_redoes_only_affected_ones(tmp_path):
     assert not any(o.skipped for o in fifth.steps.values())
     stats = json.loads((stages / "ingest" / "_stats.json").read_text())
     assert stats["rows_out"]["nodes"] == 3
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path):
+    """SIGINT (Ctrl-C) during `corpusforge build sad`: exit 130 with a resume hint, no partial stage."""
+    inputs = _dumps(tmp_path)
+    clean = tmp_path / "clean"
+    build_sad(inputs, SETTINGS, clean)
+    ws = tmp_path / "ws"
+    args = [sys.executable, "-m", "corpusforge", "build", "sad", "-w", str(ws),
+            "--set", "sad.sources.partitions=6", "--set", "sad.sources.chunk_bytes=65536"]
+    for p in inputs:
+        args += ["--input", str(p)]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stages = ws / "sad" / "stages"
+    deadline = time.time() + 120
+    while not list(stages.glob(".tmp/ingest-*/_progress/u00000.json")):
+        assert proc.poll() is None and time.time() < deadline, "build ended before the interrupt point"
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "Interrupted" in err and "run the same command again to resume" in err and "Traceback" not in err
+    assert not (stages / "ingest" / "_SUCCESS").exists()
+    rerun = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert _digest(stages) == _digest(clean)
