@@ -20,7 +20,7 @@ from rich.progress import (
 
 from corpusforge.config import Settings, load_settings
 from corpusforge.workspace import Workspace
-from pipelines.core.executor import Progress
+from pipelines.core.progress import Progress
 
 console = Console(stderr=True)
 out = Console()

@@ -25,23 +25,10 @@ import polars as pl
 
 from pipelines.core.errors import StepOutputError
 from pipelines.core.fileio import atomic_write_json, atomic_write_parquet, read_json, sha256_json
+from pipelines.core.progress import NO_PROGRESS, Progress  # noqa: F401 (re-exported)
 from pipelines.core.stage import PROGRESS, REJECTS, StageStore, part_dir
 from pipelines.core.step import MapStep, Pipeline, SourceStep, Step, StepResult
 from schemas.rejects import REJECTS as REJECTS_TABLE
-
-# --------------------------------------------------------------------------- progress
-
-
-class Progress:
-    """Progress reporting hooks; the command line renders them as rich progress bars."""
-
-    def step_started(self, step: str, total: int, unit: str) -> None: ...
-    def advance(self, step: str, n: int = 1) -> None: ...
-    def step_finished(self, step: str, skipped: bool, stats: dict[str, Any]) -> None: ...
-
-
-NO_PROGRESS = Progress()
-
 
 # --------------------------------------------------------------------------- fingerprints
 

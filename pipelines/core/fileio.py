@@ -11,10 +11,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
 
-import polars as pl
+if TYPE_CHECKING:  # polars is imported where parquet is written, not by every command
+    import polars as pl
 
 TMP_MARK = ".tmp-"
 
@@ -54,7 +55,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def atomic_write_parquet(
-    df: pl.DataFrame, path: Path, row_group_size: int = 128 * 1024, compression: str = "lz4"
+    df: "pl.DataFrame", path: Path, row_group_size: int = 128 * 1024, compression: str = "lz4"
 ) -> None:
     """Stage files favour speed (lz4); releases are written by the release layer, not here."""
     with atomic_path(path) as tmp:
