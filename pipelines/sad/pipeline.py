@@ -94,7 +94,7 @@ def sad_pipeline(inputs: SadInputs, settings: SadSettings) -> Pipeline:
     after: tuple = (
         MapStep(
             name="suggest_strategies",
-            version="1",
+            version="2",
             description="Rule-based strategy suggestions (not human labels).",
             transform=suggest_strategies,
             inputs=(Input("utterances", f"{_built_by(inputs)}.utterances", ("utterance_id", "text")),),

@@ -6,7 +6,7 @@ label: people label strategies in the annotation layer. Each strategy's score is
 A strategy is suggested when its score reaches ``sad.suggester.threshold``; Statement is also
 suggested when no other strategy is, since every argument at least states a claim.
 
-Cues (case-insensitive, whole words):
+Cues (case-insensitive, whole words; word boundaries are ASCII):
 
 * Question: a question mark; a sentence opened by an interrogative ("why", "how", "what",
   "would you", "do you", "isn't it", ...).
@@ -40,7 +40,13 @@ CUES: dict[str, str] = {
 
 
 def _score_columns(text: pl.Expr) -> list[pl.Expr]:
-    return [(1 - 0.5 ** text.str.count_matches(f"(?i){CUES[n]}").cast(pl.Float64)).alias(f"_score_{n}") for n in STRATEGIES]
+    # Lowercase once and match with ASCII word boundaries: the cues are ASCII, and this is about
+    # twice as fast as case-insensitive Unicode matching.
+    lower = text.str.to_lowercase()
+    return [
+        (1 - 0.5 ** lower.str.count_matches(CUES[n].replace(r"\b", r"(?-u:\b)")).cast(pl.Float64)).alias(f"_score_{n}")
+        for n in STRATEGIES
+    ]
 
 
 def _suggestion_exprs(threshold: float) -> list[pl.Expr]:

@@ -1,0 +1,43 @@
+"""The rule-based strategy suggester: documented cues, scores, and the Statement fallback."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipelines.sad.settings import SadSettings, SadSuggester
+from pipelines.sad.strategies import SOURCE, suggest_strategies
+from schemas.sad import STRATEGIES
+
+TEXTS = {
+    "q": "Why would anyone accept a rule that nobody can enforce in practice?",
+    "c": "Prices rose because supply fell, and therefore demand shifted elsewhere.",
+    "e": "For example, Mexico taxed sugar and consumption dropped within two years.",
+    "a": "Banning it is like banning cars because some people speed on highways.",
+    "s": "The proposal is reasonable and deserves a fair hearing from the council.",
+    "mixed": "WHY not? Because it failed before, for instance in Ohio.",
+}
+
+
+def _suggest(threshold: float = 0.5) -> dict[str, list[str]]:
+    utt = pl.DataFrame({"utterance_id": list(TEXTS), "text": list(TEXTS.values())})
+    out = suggest_strategies({"utterances": utt}, SadSettings(suggester=SadSuggester(threshold=threshold))).outputs["utterances"]
+    assert out["suggestion_source"].unique().to_list() == [SOURCE]
+    return {r["utterance_id"]: [STRATEGIES[i] for i in r["suggested_strategies"]] for r in out.iter_rows(named=True)}
+
+
+def test_each_strategy_has_its_cue():
+    got = _suggest()
+    assert got["q"] == ["Question"]
+    assert got["c"] == ["Causality"]
+    assert got["e"] == ["Example"]
+    assert "Analogy" in got["a"]
+    assert got["s"] == ["Statement"]  # nothing else fires: every argument states a claim
+    assert got["mixed"] == ["Question", "Causality", "Example"]  # several at once, case-insensitive
+
+
+def test_scores_grow_with_cues_and_threshold_applies():
+    utt = pl.DataFrame({"utterance_id": ["x"], "text": ["Because A, and because B, and since C."]})
+    out = suggest_strategies({"utterances": utt}, SadSettings()).outputs["utterances"]
+    assert out["suggestion_scores"][0]["causality"] == 0.875  # 1 - 0.5 ** 3
+    strict = _suggest(threshold=0.8)
+    assert strict["c"] == ["Statement"]  # two cues score 0.75 < 0.8: only the Statement fallback remains
