@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,20 +53,13 @@ class Workspace:
 
     # -- content hashes of inputs, cached so that a rerun over large dumps does not re-read them
 
-    _lock = threading.Lock()
-
     def hash_file(self, path: Path) -> str:
         path = Path(path).resolve()
         st = path.stat()
         key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
         cache_file = self.root / ".cache" / "file-hashes.json"
-        with self._lock:
-            cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
-            if key in cache:
-                return cache[key]
-        digest = sha256_file(path)
-        with self._lock:
-            cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
-            cache[key] = digest
-            atomic_write_json(cache_file, cache)
-        return digest
+        cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+        if key not in cache:
+            cache[key] = sha256_file(path)
+            atomic_write_json(cache_file, cache)  # whole-file rename: a crash leaves the old cache
+        return cache[key]

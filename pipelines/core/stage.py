@@ -78,28 +78,26 @@ class StageStore:
         atomic_write_json(work / STATS, stats)
         atomic_write_json(work / FINGERPRINT, fingerprint_record)
         (work / SUCCESS).write_text("")
-        final = self.final(step)
-        trash = self.root / ".trash" / f"{step}-{uuid.uuid4().hex[:8]}"
-        if final.exists():
-            trash.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(final, trash)
-        os.replace(work, final)
-        shutil.rmtree(self.root / ".trash", ignore_errors=True)
-        return final
+        return self._swap_in(step, work)
 
     def recover(self, step: str, fingerprint: str) -> bool:
         """Finish a swap that a crash interrupted: a complete working dir waiting to be renamed."""
         work = self.working(step, fingerprint)
         if (work / SUCCESS).exists() and not self.is_current(step, fingerprint):
-            final = self.final(step)
-            if final.exists():
-                trash = self.root / ".trash" / f"{step}-{uuid.uuid4().hex[:8]}"
-                trash.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(final, trash)
-            os.replace(work, final)
-            shutil.rmtree(self.root / ".trash", ignore_errors=True)
+            self._swap_in(step, work)
             return True
         return False
+
+    def _swap_in(self, step: str, work: Path) -> Path:
+        """Rename a complete working directory onto ``<step>/``; the old one is moved aside first."""
+        final = self.final(step)
+        if final.exists():
+            trash = self.root / ".trash" / f"{step}-{uuid.uuid4().hex[:8]}"
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(final, trash)
+        os.replace(work, final)
+        shutil.rmtree(self.root / ".trash", ignore_errors=True)
+        return final
 
     # -- reading finished stages
 

@@ -82,8 +82,8 @@ def read_published(unit: SourceUnit, settings: SadSettings, out: Emitter) -> Non
     for uid, text in sent.items():
         if not isinstance(text, str):
             bad_utterance[uid] = f"text of {uid} is {type(text).__name__}, not a string"
-        elif count_words(collapse_whitespace(text)) < rules.min_words:
-            bad_utterance[uid] = f"utterance {uid} has {count_words(collapse_whitespace(text))} words, fewer than {rules.min_words}"
+        elif (n := count_words(collapse_whitespace(text))) < rules.min_words:
+            bad_utterance[uid] = f"utterance {uid} has {n} words, fewer than {rules.min_words}"
     for pos, ex in enumerate(args):
         if not isinstance(ex, dict) or not isinstance(ex.get("context"), list) or not isinstance(ex.get("attitude"), list):
             reject(pos, None, "malformed_example", f"example #{pos} needs 'topic', 'context' (list) and 'attitude' (list)", ex)
