@@ -45,10 +45,40 @@ class ExecutorSettings(_Strict):
     workers: int = Field(0, ge=0, description="Worker processes for partitioned steps (local executor); 0 = one per core.")
 
 
+class LabelStudioSettings(_Strict):
+    url: str = Field("http://127.0.0.1:8080", description="Label Studio server; the token comes from CORPUSFORGE_LABEL_STUDIO_TOKEN (or the local server's login file).")
+    chunk_size: int = Field(1000, ge=1, le=20000, description="Tasks imported per request.")
+
+
+class SadAnnotationSettings(_Strict):
+    """Routing, merging and model assistance for SAD strategy labelling."""
+
+    sample_size: int | None = Field(200, ge=0, description="Items pushed per round; null = every example.")
+    stratify_by: tuple[Literal["topic", "strategy"], ...] = Field(("strategy",), description="Strata of the sample.")
+    lowest_confidence_first: bool = Field(False, description="Take the items the pre-annotator is least sure about first.")
+    overlap: int = Field(3, ge=1, description="Annotators per item (k).")
+    annotators: tuple[str, ...] = Field((), description="Named annotators: items are assigned to them (per-annotator views).")
+    gold_file: Path | None = Field(None, description="JSONL of known answers {item_id, answers}; gold items measure annotator accuracy.")
+    gold_fraction: float = Field(0.0, ge=0, lt=1, description="Share of each push that is gold items.")
+    seed: int = 0
+    preannotator: Literal["rules", "model"] = Field("rules", description="Pre-annotations from the rules or the latest trained classifier.")
+    min_agreement: float = Field(0.6, ge=0, le=1, description="Items below this agreement go to adjudication.")
+    min_annotators: int = Field(1, ge=1, description="Items with fewer annotators are not merged yet.")
+    heldout_fraction: float = Field(0.2, gt=0, lt=1, description="Human-labelled items held out to evaluate the classifier.")
+    epochs: int = Field(10, ge=1, description="Training epochs of the strategy classifier.")
+
+
+class AnnotationSettings(_Strict):
+    backend: Literal["label_studio"] = "label_studio"
+    label_studio: LabelStudioSettings = LabelStudioSettings()
+    sad: SadAnnotationSettings = SadAnnotationSettings()
+
+
 class Settings(_Strict):
     workspace: WorkspaceSettings = WorkspaceSettings()
     executor: ExecutorSettings = ExecutorSettings()
     sad: SadSettings = SadSettings()
+    annotation: AnnotationSettings = AnnotationSettings()
 
 
 def _parse_value(text: str) -> Any:

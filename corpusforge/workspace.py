@@ -5,6 +5,7 @@ Layout (see docs/architecture.md)::
     <root>/<dataset>/stages/<step>/        pipeline stages (data, _stats.json, _rejects/, _SUCCESS)
     <root>/<dataset>/validation/<run>/     GX results, summary, Data Docs
     <root>/releases/<dataset>/<version>/   releases
+    <root>/annotation/label-studio/        the local Label Studio's data dir (its database)
     <root>/.cache/file-hashes.json         sha256 of input files by (path, size, mtime)
 """
 
@@ -47,6 +48,11 @@ class Workspace:
     @property
     def releases(self) -> Path:
         return self.root / "releases"
+
+    @property
+    def annotation(self) -> Path:
+        """Annotation servers' data: persistent, since the human labels live there."""
+        return self.root / "annotation"
 
     def release_dir(self, dataset: str, version: str) -> Path:
         return self.releases / self._dataset(dataset).name / version

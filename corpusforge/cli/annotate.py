@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import signal
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Callable, Iterator, Optional
 
 import typer
 from rich.table import Table
 
-from corpusforge.cli.common import ConfigOpt, WorkspaceOpt, out, resolve
+from corpusforge.cli.common import ConfigOpt, WorkspaceOpt, console, out, resolve
 
 app = typer.Typer(help="Annotation: suggestions to review and (with a backend) labelling in the browser.", no_args_is_help=True)
 
@@ -40,3 +43,238 @@ def suggestions_cmd(
         sample = rows.head(examples)["text"].to_list()
         table.add_row(name, f"{rows.height:,}", f"{rows.height / max(1, utt.height):.0%}", "\n".join(t[:90] for t in sample))
     out.print(table)
+
+
+@app.command("serve")
+def serve_cmd(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8080,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a local Label Studio for this workspace until Ctrl-C; its database stays in the workspace."""
+    from annotation.backends.labelstudio.server import (
+        LocalLabelStudio,
+        ensure_environment,
+        ensure_template,
+        find_running,
+        read_login,
+    )
+
+    _, ws = resolve(config, workspace, None)
+    data_dir = ws.annotation / "label-studio"
+    running = find_running(data_dir)
+    if running:
+        login = read_login(data_dir)
+        _say(f"Label Studio already runs for this workspace at {running['url']} (pid {running['pid']}).")
+        _say(f"  log in as {login['username']}, password {login['password']}")
+        return
+
+    def note(message: str) -> None:
+        console.print(message, highlight=False, soft_wrap=True)
+
+    ensure_environment(progress=note)
+    ensure_template(progress=note)
+    server = LocalLabelStudio(data_dir, port=port)
+    with _sigterm_as_interrupt():
+        try:
+            server.start()
+            _say(f"Label Studio is running at {server.url}")
+            _say(f"  log in as {server.username}, password {server.password}")
+            _say(f"  data: {data_dir} (kept between runs)")
+            _say("Stop it with Ctrl-C.")
+            server.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            _uninterrupted(server.stop)
+    _say("Label Studio stopped.")
+
+
+def _say(line: str) -> None:
+    out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a service manager, `kill`) stops the server as cleanly as Ctrl-C does."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _uninterrupted(action: Callable[[], None]) -> None:
+    """Run a clean-up that a second Ctrl-C must not cut short."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        action()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# --------------------------------------------------------------------------- the labelling loop
+
+DatasetArg = Annotated[str, typer.Argument(help="Dataset name (sad).")]
+SetOptA = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a setting, e.g. --set annotation.sad.overlap=2 (repeatable).")]
+
+
+def _settings(dataset: str, config, workspace, set_):
+    if dataset != "sad":
+        raise typer.BadParameter(f"no annotation recipe for {dataset!r}; available: sad")
+    return resolve(config, workspace, set_)[0]
+
+
+@contextmanager
+def _bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+@app.command("push")
+def push_cmd(
+    dataset: DatasetArg,
+    sample_size: Annotated[Optional[int], typer.Option(help="Items to route (default: annotation.sad.sample_size; 0 = none).")] = None,
+    all_items: Annotated[bool, typer.Option("--all", help="Route every example.")] = False,
+    overlap: Annotated[Optional[int], typer.Option(help="Annotators per item (k).")] = None,
+    lowest_confidence_first: Annotated[Optional[bool], typer.Option("--lowest-confidence-first/--random-order", help="Take the least certain items first.")] = None,
+    preannotator: Annotated[Optional[str], typer.Option(help="rules or model (the latest trained classifier).")] = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOptA = None,
+) -> None:
+    """Create or update the labelling project and import the routed items (idempotent, resumable)."""
+    from corpusforge.ops import annotate as ops
+
+    settings = _settings(dataset, config, workspace, set_)
+    routing = {"overlap": overlap, "lowest_confidence_first": lowest_confidence_first}
+    if all_items:
+        settings = settings.model_copy(update={"annotation": settings.annotation.model_copy(update={"sad": settings.annotation.sad.model_copy(update={"sample_size": None})})})
+    elif sample_size is not None:
+        routing["sample_size"] = sample_size
+    with _bar("pushing tasks") as bar:
+        report, plan = ops.push(settings, progress=bar, preannotator=preannotator, **routing)
+    _say(f"Project {report.project_id}: {report.created:,} tasks created, {report.already:,} already there"
+         + (f", {report.recovered:,} recovered from an interrupted push" if report.recovered else "")
+         + (f", {report.gold:,} gold" if report.gold else "") + f" ({report.seconds:.1f}s).")
+    if plan.strata and len(plan.strata) > 1:
+        _say("Sample by stratum: " + ", ".join(f"{'/'.join(k)} {n}" for k, n in sorted(plan.strata.items())))
+    _say(f"Label at {report.project_url}")
+
+
+@app.command("pull")
+def pull_cmd(dataset: DatasetArg, workspace: WorkspaceOpt = None, config: ConfigOpt = None, set_: SetOptA = None) -> None:
+    """Export the annotations into a new immutable snapshot and report agreement."""
+    from corpusforge.ops import annotate as ops
+
+    settings = _settings(dataset, config, workspace, set_)
+    with _bar("parsing annotations") as bar:
+        report, paths = ops.pull(settings, progress=bar)
+    c = report.changes
+    _say(f"Snapshot {report.snapshot}: {report.tasks:,} tasks, {report.judgments:,} judgments "
+         f"(new {c.get('new', 0):,}, updated {c.get('updated', 0):,}, deleted {c.get('deleted', 0):,}), "
+         f"{report.skipped:,} skipped, {report.rejected:,} quarantined ({report.seconds:.1f}s).")
+    if report.rejected:
+        console.print(f"[yellow]warning:[/yellow] {report.rejected:,} annotations did not match the recipe; reasons in {report.snapshot / 'rejects.jsonl'}")
+    if report.deleted_tasks:
+        console.print(f"[yellow]warning:[/yellow] {len(report.deleted_tasks):,} tasks were deleted on the server (e.g. {report.deleted_tasks[:3]}); "
+                      f"earlier snapshots keep their annotations")
+    _say(f"Agreement report: {paths['markdown']}")
+
+
+@app.command("agreement")
+def agreement_cmd(dataset: DatasetArg, workspace: WorkspaceOpt = None, config: ConfigOpt = None, set_: SetOptA = None) -> None:
+    """Print the agreement of the latest pull (and rewrite its report)."""
+    from corpusforge.ops import annotate as ops
+
+    report, paths = ops.agreement(_settings(dataset, config, workspace, set_))
+    out.print(report.to_markdown(), markup=False, highlight=False)
+    _say(f"Heatmaps: {', '.join(str(p) for k, p in paths.items() if k.startswith('confusion'))}")
+
+
+@app.command("merge")
+def merge_cmd(dataset: DatasetArg, workspace: WorkspaceOpt = None, config: ConfigOpt = None, set_: SetOptA = None) -> None:
+    """Merge the latest pull (and adjudications) into labels; queue what the policy cannot settle."""
+    from corpusforge.ops import annotate as ops
+
+    outcome = ops.merge(_settings(dataset, config, workspace, set_))
+    counts = ", ".join(f"{k} {v:,}" for k, v in outcome.counts.items())
+    _say(f"Merged snapshot {outcome.snapshot}: {counts}.")
+    _say(f"Labels: {outcome.dir / 'labels.parquet'}")
+    if outcome.queue:
+        _say(f"{outcome.queue:,} items need adjudication: corpusforge annotate adjudicate {dataset}")
+    _say(f"Next: corpusforge build {dataset} --input ... --labels latest")
+
+
+@app.command("adjudicate")
+def adjudicate_cmd(
+    dataset: DatasetArg,
+    pull: Annotated[bool, typer.Option("--pull", help="Fetch the adjudicators' decisions instead of pushing the queue.")] = False,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOptA = None,
+) -> None:
+    """Send the merge queue to the adjudication project, or (--pull) fetch the decisions."""
+    from corpusforge.ops import annotate as ops
+
+    settings = _settings(dataset, config, workspace, set_)
+    if pull:
+        report = ops.adjudication_pull(settings)
+        _say(f"Adjudication snapshot {report.snapshot}: {report.judgments:,} decisions. Run `corpusforge annotate merge {dataset}` to apply them.")
+        return
+    report, queued = ops.adjudication_push(settings)
+    _say(f"{queued:,} queued items; {report.created:,} new adjudication tasks. Decide at {report.project_url}")
+
+
+@app.command("simulate")
+def simulate_cmd(
+    dataset: DatasetArg,
+    simulated: Annotated[bool, typer.Option("--simulated", help="Required: confirms these annotations are synthetic (demo, tests, benchmarks).")] = False,
+    annotators: Annotated[int, typer.Option(help="Number of simulated annotators when annotation.sad.annotators names none.")] = 3,
+    noise: Annotated[float, typer.Option(min=0, max=1, help="Probability of flipping each answer.")] = 0.05,
+    truth: Annotated[Optional[Path], typer.Option(help="JSONL of known answers; default: the pre-annotations with seeded noise.")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    adjudicator: Annotated[bool, typer.Option("--adjudicator", help="Answer the adjudication queue instead (one simulated adjudicator).")] = False,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOptA = None,
+) -> None:
+    """Simulated annotators submit through the real API (explicit --simulated flag required)."""
+    from corpusforge.ops import annotate as ops
+
+    if not simulated:
+        raise typer.BadParameter("simulated annotations are for demos, tests and benchmarks only: pass --simulated to confirm")
+    settings = _settings(dataset, config, workspace, set_)
+    configured = list(settings.annotation.sad.annotators)
+    names = ["sim-adjudicator"] if adjudicator else configured or [f"sim-annotator-{k + 1}" for k in range(annotators)]
+    with _bar("submitting annotations") as bar:
+        report = ops.simulate(settings, names, noise=noise, seed=seed, truth_file=truth, progress=bar, adjudication=adjudicator)
+    _say(f"{report.submitted:,} simulated annotations submitted by {', '.join(names)} ({report.already:,} already there).")
+    if report.left_to_others:
+        _say(f"{report.left_to_others:,} assignments belong to other annotators and were left to them.")
+
+
+@app.command("train")
+def train_cmd(dataset: DatasetArg, workspace: WorkspaceOpt = None, config: ConfigOpt = None, set_: SetOptA = None) -> None:
+    """Train the strategy classifier on merged human labels; compare it with the rules on held-out labels."""
+    from corpusforge.ops import annotate as ops
+
+    settings = _settings(dataset, config, workspace, set_)
+    with _bar("training epochs") as bar:
+        epochs = settings.annotation.sad.epochs
+        outcome = ops.train(settings, progress=lambda epoch, loss: bar(epoch, epochs))
+    _say(f"{outcome.model_name}: trained on {outcome.n_train:,} items, evaluated on {outcome.n_heldout:,} held-out items.")
+    out.print(outcome.table_markdown, markup=False, highlight=False)
+    _say(f"Model: {outcome.model_dir}. Use it: corpusforge annotate push {dataset} --preannotator model")

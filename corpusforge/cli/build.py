@@ -20,6 +20,7 @@ def build_sad_cmd(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes for partitioned steps.")] = None,
+    labels: Annotated[str | None, typer.Option(help="Merged human labels to apply: a labels.parquet, or 'latest' (the newest `corpusforge annotate merge sad`).")] = None,
 ) -> None:
     """Build SAD dialogues from r/ChangeMyView dumps or the published release."""
     from corpusforge.ops import sad
@@ -27,7 +28,7 @@ def build_sad_cmd(
     overrides = list(set_ or []) + ([f"executor.workers={workers}"] if workers else [])
     settings, ws = resolve(config, workspace, overrides)
     with PipelineBars(console) as progress:
-        result = sad.build(input, settings, progress)
+        result = sad.build(input, settings, progress, labels=labels)
     print_build_summary(result, ws.stages("sad"))
 
 

@@ -34,11 +34,38 @@ class ReleaseRefused(CorpusforgeError):
 # --------------------------------------------------------------------------- build
 
 
-def build(inputs: list[Path], settings: Settings, progress: Progress = NO_PROGRESS) -> BuildResult:
+def resolve_labels(settings: Settings, labels: Path | str | None) -> Path | None:
+    """``labels``: a merged-labels file, ``"latest"`` (the newest merge of this workspace) or None."""
+    if labels is None or str(labels) != "latest":
+        return Path(labels) if labels is not None else None
+    from corpusforge.ops.annotate import latest_merge
+
+    merged = latest_merge(settings)
+    if merged is None:
+        raise CorpusforgeError("--labels latest: nothing merged in this workspace yet; run `corpusforge annotate merge sad`")
+    return merged / "labels.parquet"
+
+
+def _labels_record(labels: Path | None, result: BuildResult) -> dict[str, Any] | None:
+    if labels is None:
+        return None
+    merge_record = labels.parent / "merge.json"
+    stats = result.steps["human_labels"].stats
+    return {
+        "file": str(labels),
+        "rows": sum(stats["rows_out"].values()),
+        "dropped": stats["dropped"],
+        "merge": read_json(merge_record) if merge_record.exists() else None,
+    }
+
+
+def build(inputs: list[Path], settings: Settings, progress: Progress = NO_PROGRESS, labels: Path | str | None = None) -> BuildResult:
+    """Build the candidate; ``labels`` (a merged-labels file or "latest") overrides suggestions."""
     ws = Workspace.at(settings.workspace.path)
     stages = ws.stages(DATASET)
+    labels = resolve_labels(settings, labels)
     executor = make_executor(settings.executor.kind, settings.executor.workers)
-    result = build_sad(inputs, settings.sad, stages, executor, progress, hash_file=ws.hash_file)
+    result = build_sad(inputs, settings.sad, stages, executor, progress, hash_file=ws.hash_file, labels=labels)
     atomic_write_json(
         stages / BUILD_RECORD,
         {
@@ -46,6 +73,7 @@ def build(inputs: list[Path], settings: Settings, progress: Progress = NO_PROGRE
             "source_kind": result.kind,
             "inputs": [{"name": Path(u.path).name, "sha256": u.sha256, "bytes": u.size} for u in result.inputs.units],
             "settings": describe(settings)["sad"],
+            "human_labels": _labels_record(labels, result),
         },
     )
     return result
@@ -88,6 +116,37 @@ def latest_verdict(settings: Settings) -> dict[str, Any] | None:
 
 
 # --------------------------------------------------------------------------- release
+
+
+def human_label_summary(tables, labels_record: dict[str, Any] | None) -> dict[str, Any]:
+    """How many utterances carry human labels, from where, and how much annotators agreed."""
+    import polars as pl
+
+    sources = tables["utterances"].get_column("strategies_source").drop_nulls()
+    human = sources.filter(sources.str.starts_with("human:"))
+    by_source = human.str.split(":").list.get(1).value_counts().sort("strategies_source")
+    summary: dict[str, Any] = {
+        "utterances": int(human.len()),
+        "of_utterances": tables["utterances"].height,
+        "dialogue_targets": int(tables["dialogues"].filter(pl.col("target_strategies").is_not_null()).height),
+        "by_source": {r[0]: int(r[1]) for r in by_source.iter_rows()},
+    }
+    merge = (labels_record or {}).get("merge") or {}
+    agreement = merge.get("agreement") or {}
+    if merge:
+        summary["merge"] = {"snapshot": merge.get("snapshot"), "policy": (merge.get("policy") or {}).get("description"), "counts": merge.get("counts")}
+    if agreement:
+        multi = (agreement.get("multi") or {}).get("strategies") or {}
+        single = agreement.get("single") or {}
+        summary["agreement"] = {
+            "items": agreement.get("n_items"),
+            "annotators": len(agreement.get("annotators") or []),
+            "strategies_alpha_masi": multi.get("alpha_masi"),
+            "strategies_alpha_per_label": multi.get("alpha_per_label"),
+            "stance_alpha": (single.get("stance") or {}).get("alpha"),
+            "stance_fleiss_kappa": (single.get("stance") or {}).get("fleiss_kappa"),
+        }
+    return summary
 
 
 @dataclass
@@ -135,6 +194,7 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
     record = read_json(stages / BUILD_RECORD)
     version = version or next_version(ws.releases, DATASET, bump or "patch")
     tables = read_candidate(stages)
+    human = human_label_summary(tables, record.get("human_labels"))
     spec = ReleaseSpec(
         dataset=DATASET,
         version=version,
@@ -144,7 +204,7 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
         card=CardText(
             title=TITLE,
             summary=SUMMARY,
-            body_markdown=card_body(settings.sad, record["source_kind"]),
+            body_markdown=card_body(settings.sad, record["source_kind"], human),
             license="other",
             license_note=LICENSE_NOTE,
         ),
@@ -152,6 +212,7 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
             "inputs": record["inputs"],
             "config": record["settings"],
             "code_revision": code_revision(),
+            "human_labels": human,
             "candidate_fingerprint": verdict["candidate_fingerprint"],
             "validation": {
                 "success": verdict["success"],

@@ -17,7 +17,38 @@ LICENSE_NOTE = (
 )
 
 
-def card_body(settings: SadSettings, source_kind: str) -> str:
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def human_labels_section(human: dict | None) -> str:
+    """The card's account of human labels: how many, from where, and the measured agreement."""
+    if not human or not human.get("utterances"):
+        return "\n## Human labels\n\nNo utterance carries human strategy labels in this release (only suggestions).\n"
+    sources = ", ".join(f"{k} {v:,}" for k, v in sorted(human.get("by_source", {}).items()))
+    lines = [
+        "", "## Human labels", "",
+        f"{human['utterances']:,} of {human['of_utterances']:,} utterances ({human['dialogue_targets']:,} dialogue targets) carry "
+        f"strategy labels merged from human annotation ({sources}).",
+    ]
+    merge = human.get("merge") or {}
+    if merge.get("policy"):
+        lines.append(f"Merge policy: {merge['policy']}.")
+    agreement = human.get("agreement")
+    if agreement:
+        lines += [
+            "", f"Agreement over {agreement.get('items') or 0:,} items with at least two of {agreement.get('annotators') or 0} annotators "
+            "(Krippendorff's alpha; >= 0.8 reliable, 0.667-0.8 tentative):", "",
+            "| measure | value |", "|---|---|",
+            f"| strategies, label sets (MASI) | {_fmt(agreement.get('strategies_alpha_masi'))} |",
+            *[f"| strategy {k} (binary) | {_fmt(v)} |" for k, v in (agreement.get("strategies_alpha_per_label") or {}).items()],
+            f"| stance (alpha) | {_fmt(agreement.get('stance_alpha'))} |",
+            f"| stance (Fleiss' kappa) | {_fmt(agreement.get('stance_fleiss_kappa'))} |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def card_body(settings: SadSettings, source_kind: str, human: dict | None = None) -> str:
     r, s = settings.rules, settings.splits
     source = (
         "Pushshift-style r/ChangeMyView dumps (submissions and comments)"
@@ -57,4 +88,4 @@ Built from {source} by corpusforge.
 - **Splits** by topic: submissions with the same lowercased topic form a group; SHA-256 of
   `"{s.salt}:<smallest submission id>"` assigns the group to train/validation/test
   ({s.train:.0%}/{s.validation:.0%}/{s.test:.0%}). No topic is in two splits.
-"""
+""" + human_labels_section(human)

@@ -5,6 +5,7 @@ Reddit dumps::
     ingest (files -> nodes, bucketed by submission)
       -> build_dialogues (per bucket: clean, validate, walk chains)
       -> suggest_strategies (rule-based suggestions)
+      [-> human_labels + apply_labels (merged human labels override suggestions), when given]
       -> assemble (splits by topic; final tables = the release candidate)
 
 The published release (sent.json + argument.json) replaces the first two steps with
@@ -28,6 +29,7 @@ from pipelines.core.stage import StageStore
 from pipelines.core.step import Input, MapStep, Output, Pipeline, SourceStep, SourceUnit
 from pipelines.sad.assemble import assemble
 from pipelines.sad.dialogues import build_dialogues
+from pipelines.sad.labels import HUMAN_LABELS_SCHEMA, apply_labels, read_labels
 from pipelines.sad.published import is_published_dir, read_published
 from pipelines.sad.reddit import NODES_SCHEMA, bucket_of_submission, read_reddit_file
 from pipelines.sad.settings import SadRules, SadSettings, only
@@ -90,7 +92,36 @@ def auto_partitions(units: tuple[SourceUnit, ...]) -> int:
     return max(1, min(1024, math.ceil(estimate / PARTITION_TARGET_BYTES)))
 
 
-def sad_pipeline(inputs: SadInputs, settings: SadSettings) -> Pipeline:
+def labels_steps(labels: SourceUnit) -> tuple:
+    """Steps that apply merged human labels (see :mod:`pipelines.sad.labels`)."""
+    return (
+        SourceStep(
+            name="human_labels",
+            version="1",
+            description="Merged human strategy labels (annotation layer).",
+            read=read_labels,
+            outputs=(Output("labels", HUMAN_LABELS_SCHEMA),),
+            partition_by=_zero_partition,
+            units=(labels,),
+            partitions=1,
+        ),
+        MapStep(
+            name="apply_labels",
+            version="1",
+            description="Human labels override suggestions: strategies and strategies_source of labelled utterances.",
+            transform=apply_labels,
+            inputs=(
+                Input("utterances", "suggest_strategies.utterances", _SUGGESTED_COLUMNS),
+                Input("labels", "human_labels.labels", tuple(HUMAN_LABELS_SCHEMA.names()), broadcast=True),
+            ),
+            outputs=(Output("utterances", UTTERANCES.subset_schema(_SUGGESTED_COLUMNS)),),
+        ),
+    )
+
+
+def sad_pipeline(inputs: SadInputs, settings: SadSettings, labels: SourceUnit | None = None) -> Pipeline:
+    labelled = labels_steps(labels) if labels is not None else ()
+    utterances_from = "apply_labels.utterances" if labels is not None else "suggest_strategies.utterances"
     after: tuple = (
         MapStep(
             name="suggest_strategies",
@@ -101,13 +132,14 @@ def sad_pipeline(inputs: SadInputs, settings: SadSettings) -> Pipeline:
             outputs=(Output("utterances", UTTERANCES.subset_schema(_SUGGESTED_COLUMNS)),),
             params=only(settings, "suggester"),
         ),
+        *labelled,
         MapStep(
             name=FINAL_STEP,
             version="1",
             description="Splits by topic; the tables as released (the release candidate).",
             transform=assemble,
             inputs=(
-                Input("utterances", "suggest_strategies.utterances", _SUGGESTED_COLUMNS),
+                Input("utterances", utterances_from, _SUGGESTED_COLUMNS),
                 Input("dialogues", f"{_built_by(inputs)}.dialogues", _BUILT_DIALOGUE_COLUMNS),
                 Input("topics", f"{_built_by(inputs)}.topics", _BUILT_TOPIC_COLUMNS),
                 Input("all_topics", f"{_built_by(inputs)}.topics", ("submission_id", "topic_key"), broadcast=True),
@@ -181,10 +213,20 @@ def build_sad(
     executor: Executor | None = None,
     progress: Progress = NO_PROGRESS,
     hash_file: Callable[[Path], str] = sha256_file,
+    labels: Path | None = None,
 ) -> BuildResult:
-    """Build the SAD release candidate under ``stages_root``; unchanged steps are skipped."""
+    """Build the SAD release candidate under ``stages_root``; unchanged steps are skipped.
+
+    ``labels``: merged human labels (``corpusforge annotate merge``) to apply.
+    """
     resolved = resolve_inputs(inputs, hash_file)
-    pipeline = sad_pipeline(resolved, settings)
+    label_unit = None
+    if labels is not None:
+        labels = Path(labels)
+        if not labels.is_file():
+            raise InputError(labels, "no such labels file", "Give the labels.parquet of a merge (`corpusforge annotate merge sad`)")
+        label_unit = SourceUnit(str(labels.resolve()), hash_file(labels), labels.stat().st_size)
+    pipeline = sad_pipeline(resolved, settings, label_unit)
     outcomes = (executor or LocalExecutor()).run(pipeline, stages_root, progress)
     return BuildResult(resolved.kind, resolved, outcomes, stages_root)
 

@@ -1,0 +1,1 @@
+"""Label Studio backend: a local server (``server``) managed in its own pinned environment."""

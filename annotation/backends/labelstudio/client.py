@@ -1,0 +1,360 @@
+"""The Label Studio backend: projects, idempotent chunked push, snapshot pull, annotators.
+
+Talks to a real server through label-studio-sdk 2.x (``max_retries=0``: a retried import can
+duplicate tasks, so idempotency is ours). Push keeps ``item id -> task id`` in the workspace and
+journals each chunk before importing it; a push interrupted at any point (server killed, Ctrl-C)
+is completed by the next one without duplicates: tasks of the journalled chunk that reached the
+server are found by their ``cf_item_id`` and mapped instead of imported again.
+
+Error messages never contain the token.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import requests
+
+from annotation.backends.base import BackendAuthError, BackendError, BackendUnavailable, Progress, PullReport, PushReport
+from annotation.backends.labelstudio.config import ITEM_KEY, from_result, instruction_html, label_config, task_payload, to_result
+from annotation.routing import RoutingPlan
+from annotation.spec import AnnotationSpec, Answers
+from annotation.store import JUDGMENT_COLUMNS, ProjectState
+
+SIMULATED_DOMAIN = "simulated.corpusforge.invalid"
+START_HINT = "corpusforge annotate serve"
+PAGE_SIZE = 1000
+
+
+def _chunks(seq: list, size: int) -> Iterator[list]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def check_reachable(url: str) -> None:
+    """Raise :class:`BackendUnavailable` with the command that starts a server when none answers."""
+    try:
+        r = requests.get(f"{url.rstrip('/')}/health", timeout=5)
+    except requests.RequestException:
+        raise BackendUnavailable(
+            f"Label Studio is not running at {url}. Start a local one with `{START_HINT}` "
+            f"(or point annotation.label_studio.url at your server)."
+        ) from None
+    if r.status_code != 200:
+        raise BackendUnavailable(f"Label Studio at {url} is not healthy (GET /health -> {r.status_code}); see its log.")
+
+
+class LabelStudioBackend:
+    name = "label-studio"
+
+    def __init__(self, url: str, token: str, *, token_source: str = "CORPUSFORGE_LABEL_STUDIO_TOKEN", timeout: float = 300):
+        from label_studio_sdk import LabelStudio
+
+        self.url = url.rstrip("/")
+        self._token = token
+        self._http = requests.Session()
+        self._http.headers["Authorization"] = f"Token {token}"
+        self._timeout = timeout
+        self._check_reachable()
+        self.client = LabelStudio(base_url=self.url, api_key=token, max_retries=0, timeout=timeout)
+        try:
+            self.me = self.client.users.whoami()
+        except Exception as exc:  # noqa: BLE001 - the SDK's error carries request headers: never re-raise it
+            if getattr(exc, "status_code", None) in (401, 403):
+                raise BackendAuthError(
+                    f"Label Studio at {self.url} rejected the API token from {token_source}. "
+                    f"Copy a valid token from the server (Account & Settings -> Access Token) into {token_source}."
+                ) from None
+            raise BackendError(f"Label Studio at {self.url} failed to identify the user: {type(exc).__name__} (status {getattr(exc, 'status_code', '?')})") from None
+
+    # -- plumbing
+
+    def _check_reachable(self) -> None:
+        check_reachable(self.url)
+
+    def _get(self, path: str, **params: Any) -> Any:
+        try:
+            r = self._http.get(f"{self.url}{path}", params=params, timeout=self._timeout)
+        except requests.ConnectionError:
+            raise BackendUnavailable(f"lost the connection to Label Studio at {self.url}; rerun when `{START_HINT}` is up again") from None
+        if r.status_code >= 400:
+            raise BackendError(f"Label Studio GET {path} -> {r.status_code}: {r.text[:300]}")
+        return r.json()
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (requests.ConnectionError, OSError) as exc:
+            raise BackendUnavailable(f"lost the connection to Label Studio at {self.url} during {what}; rerun the command when `{START_HINT}` is up again") from exc
+        except Exception as exc:
+            name = type(exc).__name__
+            if name in ("ConnectError", "RemoteProtocolError", "ReadError", "ReadTimeout", "ConnectTimeout", "WriteError"):
+                raise BackendUnavailable(f"lost the connection to Label Studio at {self.url} during {what}; rerun the command when it is up again") from None
+            status = getattr(exc, "status_code", None)
+            if status is not None:
+                raise BackendError(f"Label Studio refused {what} ({status}): {str(getattr(exc, 'body', ''))[:300]}") from None
+            raise
+
+    def project_url(self, project_id: int) -> str:
+        return f"{self.url}/projects/{project_id}/data"
+
+    # -- projects
+
+    def _project_exists(self, project_id: int) -> bool:
+        r = self._http.get(f"{self.url}/api/projects/{project_id}/", timeout=self._timeout)
+        return r.status_code == 200
+
+    def ensure_project(self, spec: AnnotationSpec, state: ProjectState) -> int:
+        """Create or update the project of ``spec`` (idempotent); returns its id."""
+        marker = f"corpusforge:{spec.name}"
+        info = state.project()
+        project_id = None
+        if info and info.get("url") == self.url and self._project_exists(info["project_id"]):
+            project_id = info["project_id"]
+        elif info and info.get("url") == self.url:
+            # The project is gone on the server: its tasks are too. Keep the snapshots, re-push.
+            state.forget_tasks(set(state.task_map()))
+            state.end_chunk()
+        if project_id is None:  # adopt a project made by another workspace, or create one
+            for p in self._get("/api/projects/", page_size=1000, title=spec.title).get("results", []):
+                if p.get("title") == spec.title and marker in (p.get("description") or ""):
+                    project_id = p["id"]
+                    self._adopt_tasks(project_id, state)
+                    break
+        fields = dict(
+            title=spec.title,
+            description=f"{marker} (recipe v{spec.version}, ui {spec.fingerprint})",
+            label_config=label_config(spec),
+            expert_instruction=instruction_html(spec.guideline),
+            show_instruction=True,
+            show_skip_button=True,
+            enable_empty_annotation=True,
+            show_collab_predictions=True,
+        )
+        if project_id is None:
+            project_id = self._call("project creation", self.client.projects.create, **fields).id
+        elif not info or info.get("fingerprint") != spec.fingerprint:
+            self._call("project update", self.client.projects.update, project_id, **fields)
+        state.save_project({"url": self.url, "project_id": project_id, "spec": spec.name, "fingerprint": spec.fingerprint, "title": spec.title})
+        return project_id
+
+    def _adopt_tasks(self, project_id: int, state: ProjectState) -> None:
+        known = state.task_map()
+        found = [(i, t, who) for i, t, who in self._server_items(project_id, newer_than=0) if i not in known]
+        if found:
+            state.record_tasks([(i, t) for i, t, _ in found], {i: who for i, _, who in found})
+
+    def _server_items(self, project_id: int, newer_than: int) -> Iterator[tuple[str, int, list[str]]]:
+        """(item id, task id, assigned annotators) of the tasks with id > ``newer_than``, oldest first."""
+        query = {"filters": {"conjunction": "and", "items": [{"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": newer_than}]}, "ordering": ["tasks:id"]}
+        page = 1
+        while True:
+            try:
+                body = self._get("/api/tasks", project=project_id, page=page, page_size=PAGE_SIZE, fields="task_only", query=json.dumps(query))
+            except BackendError as exc:
+                if "404" in str(exc):  # past the last page
+                    return
+                raise
+            tasks = body.get("tasks", [])
+            for t in tasks:
+                data = t.get("data") or {}
+                item = data.get(ITEM_KEY)
+                if item is not None:
+                    yield item, int(t["id"]), [a for a in str(data.get("cf_assigned") or "").split(",") if a]
+            if len(tasks) < PAGE_SIZE:
+                return
+            page += 1
+
+    def ensure_views(self, project_id: int, annotators: tuple[str, ...]) -> None:
+        """One Data Manager tab per annotator showing the tasks routed to them."""
+        existing = {v.data.get("title") if isinstance(v.data, dict) else None for v in self.client.views.list(project=project_id)}
+        for name in annotators:
+            title = f"assigned: {name}"
+            if title in existing:
+                continue
+            filters = {"conjunction": "and", "items": [{"filter": "filter:tasks:data.cf_assigned", "operator": "contains", "type": "String", "value": name}]}
+            self._call("view creation", self.client.views.create, project=project_id, data={"title": title, "filters": filters})
+
+    # -- push
+
+    def push(self, spec: AnnotationSpec, plan: RoutingPlan, state: ProjectState, *, chunk_size: int = 1000, progress: Progress | None = None) -> PushReport:
+        started = time.perf_counter()
+        project_id = self.ensure_project(spec, state)
+        report = PushReport(project_id, self.project_url(project_id))
+        pending = state.pending()
+        if pending:  # the last push died with a chunk in flight: map whatever reached the server
+            wanted = set(pending["item_ids"])
+            found = [(i, t, who) for i, t, who in self._server_items(project_id, pending["newest_task_id_before"]) if i in wanted]
+            state.record_tasks([(i, t) for i, t, _ in found], {i: who for i, _, who in found})
+            state.end_chunk()
+            report.recovered = len(found)
+        known = state.task_map()
+        todo = [a for a in plan.assignments if a.item.id not in known]
+        report.already = len(plan.assignments) - len(todo)
+        report.gold = sum(a.is_gold for a in plan.assignments)
+        pre = {p.item_id: p for p in spec.preannotations}
+        newest = max(known.values(), default=0)
+        done = report.already
+        if progress:
+            progress(done, len(plan.assignments))
+        for chunk in _chunks(todo, chunk_size):
+            ids = [a.item.id for a in chunk]
+            state.begin_chunk(ids, newest)
+            rows = [task_payload(spec, a, pre.get(a.item.id)) for a in chunk]
+            resp = self._call("task import", self.client.projects.import_tasks, project_id, request=rows, return_task_ids=True)
+            task_ids = list(resp.task_ids or [])
+            if len(task_ids) != len(ids):
+                raise BackendError(f"Label Studio returned {len(task_ids)} task ids for {len(ids)} imported tasks; rerun the push to reconcile")
+            state.record_tasks(zip(ids, task_ids), {a.item.id: a.annotators for a in chunk})
+            state.end_chunk()
+            newest = max(newest, *task_ids)
+            report.created += len(ids)
+            done += len(ids)
+            if progress:
+                progress(done, len(plan.assignments))
+        if plan.options.annotators:
+            self.ensure_views(project_id, plan.options.annotators)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # -- annotators and annotations
+
+    def ensure_annotators(self, names: list[str], *, simulated: bool) -> dict[str, int]:
+        """User ids of ``names`` (created when missing; simulated ones get a marked e-mail)."""
+        by_email = {u.email: u.id for u in self._call("user listing", self.client.users.list)}
+        ids = {}
+        for name in names:
+            email = name if "@" in name else f"{name}@{SIMULATED_DOMAIN if simulated else 'annotators.corpusforge.local'}"
+            if email not in by_email:
+                user = self._call(
+                    "user creation", self.client.users.create,
+                    username=email, email=email, password=secrets.token_urlsafe(16),
+                    first_name=name.split("@")[0], last_name="(simulated)" if simulated else "",
+                )
+                by_email[email] = user.id
+            ids[name] = by_email[email]
+        return ids
+
+    def submit(self, spec: AnnotationSpec, state: ProjectState, item_id: str, annotator: int, answers: Answers, *, task_id: int | None = None) -> int:
+        """Create one annotation credited to user ``annotator`` (admin token); returns its id."""
+        problems = spec.check_answers(answers)
+        if problems:
+            raise ValueError(f"answers for {item_id!r}: {'; '.join(problems)}")
+        task_id = task_id if task_id is not None else state.task_map().get(item_id)
+        if task_id is None:
+            raise BackendError(f"item {item_id!r} has no task on {self.url}; push it first")
+        ann = self._call("annotation", self.client.annotations.create, task_id, result=to_result(spec, answers), completed_by=annotator)
+        return ann.id
+
+    def update_annotation(self, spec: AnnotationSpec, annotation_id: int, answers: Answers) -> None:
+        self._call("annotation update", self.client.annotations.update, annotation_id, result=to_result(spec, answers))
+
+    def delete_annotation(self, annotation_id: int) -> None:
+        self._call("annotation deletion", self.client.annotations.delete, annotation_id)
+
+    # -- pull
+
+    def _users(self) -> dict[int, str]:
+        return {u.id: u.email for u in self._call("user listing", self.client.users.list)}
+
+    def pull(self, spec: AnnotationSpec, state: ProjectState, *, progress: Progress | None = None) -> PullReport:
+        started = time.perf_counter()
+        info = state.project()
+        if not info:
+            raise BackendError(f"nothing was pushed from this workspace yet ({state.root}); run `corpusforge annotate push` first")
+        project_id = info["project_id"]
+        if not self._project_exists(project_id):
+            raise BackendError(
+                f"project {project_id} recorded in {state.root / 'project.json'} no longer exists on {self.url}; "
+                f"earlier snapshots in {state.pulls} are intact; push again to recreate it"
+            )
+        tmp, final = state.new_snapshot_dir()
+        raw = tmp / "export.json"
+        with raw.open("wb") as f:
+            for block in self._call("export", self.client.projects.exports.download_sync, project_id, export_type="JSON", download_all_tasks=True, download_resources=False):
+                f.write(block)
+        report = parse_export(spec, raw, tmp, state, self._users(), progress=progress)
+        report.snapshot = state.commit_snapshot(tmp, final)
+        report.seconds = time.perf_counter() - started
+        return report
+
+
+def _user_of(completed_by: Any, users: dict[int, str]) -> tuple[str, bool]:
+    if isinstance(completed_by, dict):
+        email = completed_by.get("email") or users.get(completed_by.get("id"), f"user-{completed_by.get('id')}")
+    else:
+        email = users.get(completed_by, f"user-{completed_by}")
+    return email, email.endswith("@" + SIMULATED_DOMAIN)
+
+
+def parse_export(spec: AnnotationSpec, raw: Path, out_dir: Path, state: ProjectState, users: dict[int, str], *, progress: Progress | None = None) -> PullReport:
+    """Normalise a raw JSON export into judgments + rejects + summary inside ``out_dir``."""
+    import polars as pl
+
+    from pipelines.core.fileio import atomic_write_json
+
+    tasks = json.loads(raw.read_bytes())
+    rows: dict[str, list] = {c: [] for c in JUDGMENT_COLUMNS}
+    rejects: list[dict] = []
+    skipped = 0
+    seen_items: set[str] = set()
+    n_annotations = 0
+    for k, task in enumerate(tasks):
+        item_id = (task.get("data") or {}).get(ITEM_KEY)
+        if item_id is None:
+            rejects.append({"task_id": task.get("id"), "reason": f"task has no {ITEM_KEY}: not pushed by corpusforge"})
+            continue
+        seen_items.add(item_id)
+        for ann in task.get("annotations") or []:
+            n_annotations += 1
+            annotator, simulated = _user_of(ann.get("completed_by"), users)
+            if ann.get("was_cancelled"):
+                skipped += 1
+                continue
+            answers, problems = from_result(spec, ann.get("result") or [])
+            if problems:
+                rejects.append({"item_id": item_id, "task_id": task.get("id"), "annotation_id": ann.get("id"), "annotator": annotator, "reason": "; ".join(problems), "result": ann.get("result")})
+                continue
+            rows["item_id"].append(item_id)
+            rows["task_id"].append(int(task["id"]))
+            rows["annotation_id"].append(int(ann["id"]))
+            rows["annotator"].append(annotator)
+            rows["simulated"].append(simulated)
+            rows["created_at"].append(ann.get("created_at") or "")
+            rows["updated_at"].append(ann.get("updated_at") or ann.get("created_at") or "")
+            rows["answers"].append(json.dumps(answers, sort_keys=True))
+        if progress and k % 1000 == 0:
+            progress(k, len(tasks))
+    judgments = pl.DataFrame(rows, schema={"item_id": pl.String, "task_id": pl.Int64, "annotation_id": pl.Int64, "annotator": pl.String, "simulated": pl.Boolean, "created_at": pl.String, "updated_at": pl.String, "answers": pl.String})
+    judgments.write_parquet(out_dir / "judgments.parquet")
+    with (out_dir / "rejects.jsonl").open("w", encoding="utf-8") as f:
+        for r in rejects:
+            f.write(json.dumps(r) + "\n")
+    report = PullReport(snapshot=out_dir, tasks=len(tasks), annotations=n_annotations, judgments=judgments.height, rejected=len(rejects), skipped=skipped)
+    report.deleted_tasks = sorted(set(state.task_map()) - seen_items)
+    previous = state.latest_snapshot()
+    report.changes = _changes(pl.read_parquet(previous / "judgments.parquet") if previous else None, judgments)
+    atomic_write_json(out_dir / "summary.json", {
+        "tasks": report.tasks, "annotations": n_annotations, "judgments": judgments.height, "rejected": len(rejects),
+        "skipped": skipped, "changes": report.changes, "deleted_tasks": report.deleted_tasks,
+        "previous": previous.name if previous else None, "spec": spec.name, "fingerprint": spec.fingerprint,
+    })
+    if progress:
+        progress(len(tasks), len(tasks))
+    return report
+
+
+def _changes(before, after) -> dict[str, int]:
+    if before is None:
+        return {"new": after.height, "updated": 0, "deleted": 0}
+    old = dict(zip(before["annotation_id"].to_list(), before["updated_at"].to_list()))
+    new = dict(zip(after["annotation_id"].to_list(), after["updated_at"].to_list()))
+    return {
+        "new": sum(1 for a in new if a not in old),
+        "updated": sum(1 for a, u in new.items() if a in old and old[a] != u),
+        "deleted": sum(1 for a in old if a not in new),
+    }

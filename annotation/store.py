@@ -1,0 +1,153 @@
+"""The workspace side of an annotation project: task map, push journal, pull snapshots.
+
+Layout (under ``<workspace>/annotation/<dataset>/<backend>/``)::
+
+    project.json              server URL, project id, spec name and fingerprint
+    tasks.jsonl               item id -> task id, appended after every committed chunk
+    pending.json              the chunk being imported (item ids, newest task id before it)
+    pulls/<UTC timestamp>/    one immutable snapshot per pull:
+        export.json           the server's raw export, byte for byte
+        judgments.parquet     one row per annotation that parsed: item, annotator, answers
+        rejects.jsonl         annotations that did not (unknown label, ...), with the reason
+        summary.json          counts, and what changed since the previous pull
+    merged/<UTC timestamp>/   merged labels and the adjudication queue (annotation.merge)
+
+Snapshot files are written under a temporary name, renamed, then made read-only; a pull never
+writes into an existing snapshot. The task map is append-only: a crash can at worst leave a
+truncated last line, which is ignored (the journal makes the next push recover those tasks
+from the server instead).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from pipelines.core.fileio import atomic_write_json
+
+JUDGMENT_COLUMNS = (
+    "item_id", "task_id", "annotation_id", "annotator", "simulated", "created_at", "updated_at", "answers",
+)
+
+
+def utc_stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def make_read_only(path: Path) -> None:
+    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if p.is_file():
+            p.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+
+
+@dataclass(frozen=True)
+class ProjectState:
+    root: Path
+
+    # -- project
+
+    def project(self) -> dict[str, Any] | None:
+        path = self.root / "project.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    def save_project(self, info: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.root / "project.json", info)
+
+    # -- task map
+
+    def _task_rows(self) -> Iterator[dict[str, Any]]:
+        path = self.root / "tasks.jsonl"
+        if not path.exists():
+            return
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    return  # truncated by a crash: the journal recovers these from the server
+                yield json.loads(line)
+
+    def task_map(self) -> dict[str, int]:
+        return {row["item_id"]: int(row["task_id"]) for row in self._task_rows()}
+
+    def assignments(self) -> dict[str, list[str]]:
+        """Item id -> annotators it was routed to (items routed to anyone are absent)."""
+        return {row["item_id"]: row["assigned"] for row in self._task_rows() if row.get("assigned")}
+
+    def record_tasks(self, pairs: Iterable[tuple[str, int]], assigned: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        assigned = assigned or {}
+        text = "".join(json.dumps({"item_id": i, "task_id": t, "assigned": list(assigned.get(i, ()))}) + "\n" for i, t in pairs)
+        path = self.root / "tasks.jsonl"
+        if path.exists() and path.stat().st_size:
+            with path.open("rb") as f:  # drop a truncated tail before appending after it
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    self._truncate_partial_line(path)
+        with path.open("a", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    @staticmethod
+    def _truncate_partial_line(path: Path) -> None:
+        data = path.read_bytes()
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+    def forget_tasks(self, item_ids: set[str]) -> None:
+        """Drop items from the map (their tasks were deleted on the server and will be re-pushed)."""
+        keep = [row for row in self._task_rows() if row["item_id"] not in item_ids]
+        tmp = self.root / "tasks.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(row) + "\n" for row in keep), encoding="utf-8")
+        os.replace(tmp, self.root / "tasks.jsonl")
+
+    # -- push journal
+
+    def pending(self) -> dict[str, Any] | None:
+        path = self.root / "pending.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    def begin_chunk(self, item_ids: list[str], newest_task_id: int) -> None:
+        atomic_write_json(self.root / "pending.json", {"item_ids": item_ids, "newest_task_id_before": newest_task_id})
+
+    def end_chunk(self) -> None:
+        (self.root / "pending.json").unlink(missing_ok=True)
+
+    # -- pull snapshots
+
+    @property
+    def pulls(self) -> Path:
+        return self.root / "pulls"
+
+    def snapshots(self) -> list[Path]:
+        if not self.pulls.exists():
+            return []
+        return sorted(p for p in self.pulls.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "summary.json").exists())
+
+    def latest_snapshot(self) -> Path | None:
+        snaps = self.snapshots()
+        return snaps[-1] if snaps else None
+
+    def new_snapshot_dir(self) -> tuple[Path, Path]:
+        """(temporary dir to fill, final name); :meth:`commit_snapshot` renames one to the other."""
+        stamp = utc_stamp()
+        final = self.pulls / stamp
+        tmp = self.pulls / f".{stamp}.tmp"
+        tmp.mkdir(parents=True)
+        return tmp, final
+
+    @staticmethod
+    def commit_snapshot(tmp: Path, final: Path) -> Path:
+        if final.exists():
+            raise FileExistsError(f"snapshot {final} already exists; snapshots are never overwritten")
+        make_read_only(tmp)
+        os.replace(tmp, final)
+        return final
+
+    @property
+    def merged(self) -> Path:
+        return self.root / "merged"

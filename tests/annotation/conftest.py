@@ -1,0 +1,42 @@
+"""A real local Label Studio for the annotation tests.
+
+``label_studio_server`` (session) starts one server on a free port over a temporary data dir;
+the first run of the suite on a machine also installs Label Studio's environment (~30-60 s)
+and migrates its template database (~60 s); later runs reuse both and start in seconds.
+``label_studio`` (per test) is the same server, minus every project the test created.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from annotation.backends.labelstudio.server import LocalLabelStudio, ensure_environment, ensure_template
+
+
+@pytest.fixture(scope="session")
+def label_studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLabelStudio]:
+    ensure_environment()
+    ensure_template()
+    server = LocalLabelStudio(tmp_path_factory.mktemp("label-studio"), port=0)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def label_studio(label_studio_server: LocalLabelStudio) -> Iterator[LocalLabelStudio]:
+    from label_studio_sdk import LabelStudio
+
+    if not label_studio_server.is_running():  # an earlier test stopped or killed it
+        label_studio_server.start()
+    client = LabelStudio(base_url=label_studio_server.url, api_key=label_studio_server.token, max_retries=0)
+    before = {project.id for project in client.projects.list()}
+    yield label_studio_server
+    if not label_studio_server.is_running():
+        label_studio_server.start()
+        client = LabelStudio(base_url=label_studio_server.url, api_key=label_studio_server.token, max_retries=0)
+    for project in client.projects.list():
+        if project.id not in before:
+            client.projects.delete(project.id)
