@@ -36,6 +36,20 @@ def _interrupted() -> None:
     console.print("[yellow]Interrupted: finished work is kept; run the same command again to resume.[/yellow]")
 
 
+def _click_exceptions() -> tuple[type[BaseException], ...]:
+    # typer ships its own copy of click; options parsed by it raise that copy's exceptions
+    import click
+
+    kinds: list[type[BaseException]] = [click.exceptions.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as TyperClickException
+
+        kinds.append(TyperClickException)
+    except ImportError:
+        pass
+    return tuple(kinds)
+
+
 def main() -> None:
     try:
         # standalone_mode=False lets us render our own errors; click then returns exit codes
@@ -52,9 +66,7 @@ def main() -> None:
         _interrupted()
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the known errors are reported without a traceback
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        if isinstance(exc, _click_exceptions()):
             exc.show()
             sys.exit(exc.exit_code)
         if isinstance(exc, _known_errors()):

@@ -1,0 +1,60 @@
+"""The labelling loop through the command line against the real server, ending in release 0.2.0."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import SAD_SAMPLE
+from tests.corpusforge.test_cli_sad import cf
+
+pytestmark = pytest.mark.slow
+
+
+def test_push_simulate_pull_merge_adjudicate_train_rebuild_release(label_studio, tmp_path, monkeypatch):
+    monkeypatch.setenv("CORPUSFORGE_LABEL_STUDIO_TOKEN", label_studio.token)
+    ws = str(tmp_path / "ws")
+    s = ["--set", f"annotation.label_studio.url={label_studio.url}", "--set", "annotation.sad.annotators=['ann1','ann2','ann3']"]
+
+    def run(*args):
+        result = cf(*args, "-w", ws, *s, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    cf("build", "sad", "--input", str(SAD_SAMPLE / "reddit"), "-w", ws, cwd=tmp_path)
+    assert "traceback" not in (refused := cf("annotate", "push", "sad", "-w", ws, "--set", "annotation.label_studio.url=http://127.0.0.1:9", cwd=tmp_path, check=False)).stderr.lower()
+    assert refused.returncode == 2 and "not running at http://127.0.0.1:9" in refused.stdout + refused.stderr
+    assert "32 tasks created" in run("annotate", "push", "sad", "--all")
+    assert "0 tasks created, 32 already there" in run("annotate", "push", "sad", "--all")  # idempotent
+    refused = cf("annotate", "simulate", "sad", "-w", ws, *s, cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "--simulated" in refused.stdout + refused.stderr
+    assert "96 simulated annotations submitted by ann1, ann2, ann3" in run("annotate", "simulate", "sad", "--simulated", "--noise", "0.2")
+    pulled = run("annotate", "pull", "sad")
+    assert "32 tasks, 96 judgments (new 96" in pulled and "Agreement report:" in pulled
+    assert "label set (MASI)" in run("annotate", "agreement", "sad")
+    merged = run("annotate", "merge", "sad")
+    queued = int(merged.split(" items need adjudication")[0].split()[-1]) if "need adjudication" in merged else 0
+    assert queued > 0, merged  # noise 0.2 on three annotators leaves ties and low agreement
+    assert f"{queued} queued items; {queued} new adjudication tasks" in run("annotate", "adjudicate", "sad")
+    run("annotate", "simulate", "sad", "--simulated", "--adjudicator")
+    assert f"{queued} decisions" in run("annotate", "adjudicate", "sad", "--pull")
+    assert "queued 0" in run("annotate", "merge", "sad")
+    trained = run("annotate", "train", "sad")
+    assert "| strategy | rules P |" in trained and "spacy-textcat-" in trained
+
+    run("build", "sad", "--input", str(SAD_SAMPLE / "reddit"), "--labels", "latest")
+    run("release", "sad", "--version", "0.2.0")
+    release = tmp_path / "ws" / "releases" / "sad" / "0.2.0"
+    manifest = json.loads((release / "manifest.json").read_text())
+    human = manifest["human_labels"]
+    assert human["utterances"] == 32 and human["by_source"]["adjudicated"] == queued
+    assert human["agreement"]["annotators"] == 3 and human["agreement"]["strategies_alpha_masi"] is not None
+    card = (release / "README.md").read_text()
+    assert "## Human labels" in card and "32 of 115 utterances" in card and "stance (Fleiss' kappa)" in card
+
+    from datasets import load_dataset
+
+    dialogues = load_dataset(str(release), "dialogues")
+    labelled = sum(row["target_strategies"] is not None for split in dialogues.values() for row in split)
+    assert labelled == 32
