@@ -1,0 +1,173 @@
+"""A real browser on the SAD labelling page of a real Label Studio: log in, look, label, pull.
+
+Headless Chromium (Debian's ``chromium`` package at ``/usr/bin/chromium``, driven by
+Playwright; Playwright never downloads a browser here) logs in through the web form, opens a
+pushed SAD task, checks that topic, dialogue (with speakers), highlighted target and the five
+strategies render, ticks two strategies and a stance, and submits. ``backend.pull`` must then
+return exactly that judgment, credited to the admin's e-mail.
+
+The screenshot of the filled-in page goes to ``<artifacts>/browser/sad-labelling.png``, where
+``<artifacts>`` is ``$CORPUSFORGE_TEST_ARTIFACTS`` or ``<repo>/test-artifacts``; on failure a
+``sad-labelling-failure.png`` is written beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from annotation.backends.labelstudio.client import LabelStudioBackend
+from annotation.recipes.sad import sad_recipe
+from annotation.routing import RoutingOptions, route
+from annotation.store import ProjectState
+from pipelines.sad.pipeline import build_sad, read_candidate
+from pipelines.sad.settings import SadSettings
+from schemas.sad import STRATEGIES
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+# The machine's network is closed: without these flags Chromium stalls on outbound connections.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+WAIT_MS = 30_000  # per wait: the first page load compiles a large JS bundle on a small machine
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def artifacts_dir() -> Path:
+    root = os.environ.get("CORPUSFORGE_TEST_ARTIFACTS")
+    return (Path(root) if root else REPO_ROOT / "test-artifacts") / "browser"
+
+
+def require_chromium() -> Path:
+    # A failure, not a skip: CI installs the browser, and a silent skip would hide that it did not.
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`). "
+                    "Do not run `playwright install`: the test uses the system browser.")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory, sad_sample_dir=REPO_ROOT / "pipelines" / "sad" / "sample"):
+    stages = tmp_path_factory.mktemp("sad") / "stages"
+    build_sad([sad_sample_dir / "reddit"], SadSettings(), stages)
+    tables = read_candidate(stages)
+    return sad_recipe(tables["dialogues"], tables["utterances"])
+
+
+def test_sad_labelling_page_renders_and_a_submitted_annotation_is_pulled(request, tmp_path):
+    # The browser check runs before the server and the sample build are set up, so that a
+    # missing browser fails at once (as a failed test, not a fixture error).
+    chromium = require_chromium()
+    label_studio = request.getfixturevalue("label_studio")
+    spec = request.getfixturevalue("spec")
+    from playwright.sync_api import expect, sync_playwright
+
+    backend = LabelStudioBackend(label_studio.url, label_studio.token)
+    state = ProjectState(tmp_path / "state")
+    plan = route(spec, RoutingOptions(sample_size=3))
+    project_id = backend.push(spec, plan, state).project_id
+    item_id = plan.item_ids[0]
+    task_id = state.task_map()[item_id]
+    payload = next(i for i in spec.items if i.id == item_id).payload
+    predicted = next(p for p in spec.preannotations if p.item_id == item_id).answers
+
+    # The page opens pre-filled with the prediction: set every box explicitly, and take the
+    # stance the prediction did not, so the pulled answer can only come from the browser.
+    ticked = ["Analogy", "Causality"]  # ticked out of recipe order on purpose
+    stance = "oppose" if predicted["stance"] == "support" else "support"
+    expected = {"strategies": [s for s in STRATEGIES if s in ticked], "stance": stance, "unclear": False}
+
+    screenshot = artifacts_dir() / "sad-labelling.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    failure_shot = screenshot.with_name("sad-labelling-failure.png")
+    for stale in (screenshot, failure_shot):
+        stale.unlink(missing_ok=True)
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(chromium), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000},
+        )
+        page = context.pages[0] if context.pages else context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        expect.set_options(timeout=WAIT_MS)
+        try:
+            # -- log in through the web form
+            page.goto(f"{label_studio.url}/user/login/")
+            page.locator("#login-form input[name=email]").fill(label_studio.username)
+            page.locator("#login-form input[name=password]").fill(label_studio.password)
+            page.locator("#login-form button[type=submit]").click()
+            page.wait_for_url(lambda url: "/user/login" not in url)
+
+            # -- the labelling page of the task (the Data Manager opens it beside the task list)
+            page.goto(f"{label_studio.url}/projects/{project_id}/data?task={task_id}")
+            area = page.locator(".lsf-main-view__annotation")  # the labelling form, not the task table
+            expect(area.get_by_text(payload["topic"], exact=True)).to_be_visible()
+
+            for turn in payload["history"][:2]:
+                # a turn block shows the speaker's name together with the turn's text
+                block = area.locator("div").filter(has=page.get_by_text(turn["text"], exact=True)).filter(
+                    has=page.get_by_text(turn["speaker"], exact=True)).last
+                expect(block).to_be_visible()
+            assert {t["speaker"] for t in payload["history"]} <= {"OP", "challenger"}
+
+            target = area.get_by_text(payload["target"], exact=True)
+            expect(target).to_be_visible()
+            # `has` locators are relative to the candidate div: build them from the page, not `area`
+            highlight = area.locator("div").filter(has=page.get_by_text("Target utterance (label this one)", exact=True)).filter(
+                has=page.get_by_text(payload["target"], exact=True)).last
+            background = highlight.evaluate("el => getComputedStyle(el).backgroundColor")
+            assert background not in ("rgba(0, 0, 0, 0)", "transparent"), f"target is not highlighted: {background}"
+
+            # each choice is an <input> named after its value, inside a label showing that value
+            for name in STRATEGIES:
+                expect(area.locator(f'label:has(input[type=checkbox][name="{name}"])')).to_contain_text(name)
+
+            # -- label: two strategies, one stance, not unclear
+            for name in ticked:
+                area.locator(f'input[type=checkbox][name="{name}"]').check()
+            for name in STRATEGIES:
+                if name not in ticked:
+                    area.locator(f'input[type=checkbox][name="{name}"]').uncheck()
+            area.locator(f'input[type=radio][name="{stance}"]').check()
+            area.locator('input[type=checkbox][name="Unclear: I cannot decide"]').uncheck()
+            for name in STRATEGIES:
+                box = area.locator(f'input[type=checkbox][name="{name}"]')
+                expect(box).to_be_checked(checked=name in ticked)
+            expect(area.locator(f'input[type=radio][name="{stance}"]')).to_be_checked()
+
+            page.screenshot(path=str(screenshot))
+
+            # -- submit, and wait for the server to store the annotation
+            created = re.compile(rf"/api/tasks/{task_id}/annotations/?(\?|$)")
+            with page.expect_response(lambda r: r.request.method == "POST" and created.search(r.url) is not None) as posted:
+                page.get_by_role("button", name="Submit current annotation").click()
+            assert posted.value.status == 201, f"submit answered {posted.value.status}: {posted.value.text()[:500]}"
+        except BaseException:
+            try:
+                page.screenshot(path=str(failure_shot))
+            except Exception:
+                pass  # the browser itself may be gone; the original error matters
+            raise
+        finally:
+            context.close()
+
+    assert screenshot.read_bytes()[:8] == PNG_MAGIC
+
+    report = backend.pull(spec, state)
+    judgments = pl.read_parquet(report.snapshot / "judgments.parquet")
+    assert judgments.height == 1, judgments
+    row = judgments.row(0, named=True)
+    assert (row["item_id"], row["task_id"]) == (item_id, task_id)
+    assert row["annotator"] == label_studio.username and "@" in row["annotator"]  # the admin's e-mail
+    assert not row["simulated"]
+    assert json.loads(row["answers"]) == expected
