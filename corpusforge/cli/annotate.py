@@ -159,13 +159,11 @@ def push_cmd(
     from corpusforge.ops import annotate as ops
 
     settings = _settings(dataset, config, workspace, set_)
-    routing = {"overlap": overlap, "lowest_confidence_first": lowest_confidence_first}
-    if all_items:
-        settings = settings.model_copy(update={"annotation": settings.annotation.model_copy(update={"sad": settings.annotation.sad.model_copy(update={"sample_size": None})})})
-    elif sample_size is not None:
-        routing["sample_size"] = sample_size
     with _bar("pushing tasks") as bar:
-        report, plan = ops.push(settings, progress=bar, preannotator=preannotator, **routing)
+        report, plan = ops.push(
+            settings, progress=bar, preannotator=preannotator, all_items=all_items,
+            sample_size=sample_size, overlap=overlap, lowest_confidence_first=lowest_confidence_first,
+        )
     _say(f"Project {report.project_id}: {report.created:,} tasks created, {report.already:,} already there"
          + (f", {report.recovered:,} recovered from an interrupted push" if report.recovered else "")
          + (f", {report.gold:,} gold" if report.gold else "") + f" ({report.seconds:.1f}s).")

@@ -135,7 +135,8 @@ def sad_spec(settings: Settings, *, preannotator: str | None = None) -> Annotati
 # --------------------------------------------------------------------------- push / pull
 
 
-def routing_options(settings: Settings, **overrides: Any):
+def routing_options(settings: Settings, *, all_items: bool = False, **overrides: Any):
+    """The routing settings, with command-line overrides (None = keep); ``all_items`` routes every item."""
     from annotation.routing import RoutingOptions
 
     o = settings.annotation.sad
@@ -144,17 +145,19 @@ def routing_options(settings: Settings, **overrides: Any):
         overlap=o.overlap, gold_fraction=o.gold_fraction, annotators=tuple(o.annotators), seed=o.seed,
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if all_items:
+        values["sample_size"] = None
     return RoutingOptions(**values)
 
 
-def push(settings: Settings, *, progress: ProgressFn | None = None, preannotator: str | None = None, **routing: Any):
+def push(settings: Settings, *, progress: ProgressFn | None = None, preannotator: str | None = None, all_items: bool = False, **routing: Any):
     from annotation.routing import route
 
     spec = sad_spec(settings, preannotator=preannotator)
     state = project_state(settings)
     # The plan is a pure function of the build, the options and the seed: pushing again is a
     # no-op, and a larger sample_size adds the difference. Tasks already pushed are never re-sent.
-    plan = route(spec, routing_options(settings, **routing))
+    plan = route(spec, routing_options(settings, all_items=all_items, **routing))
     backend = connect(settings)
     return backend.push(spec, plan, state, chunk_size=settings.annotation.label_studio.chunk_size, progress=progress), plan
 
@@ -236,7 +239,7 @@ def merge(settings: Settings) -> MergeOutcome:
     pl.DataFrame(result.rows(), schema=LABELS.polars_schema()).write_parquet(tmp / "labels.parquet")
     with (tmp / "queue.jsonl").open("w", encoding="utf-8") as f:
         for q in result.queue:
-            f.write(json.dumps({"item_id": q.item_id, "reasons": list(q.reasons), "votes": q.votes, "answers_by_annotator": q.answers_by_annotator}) + "\n")
+            f.write(json.dumps({"item_id": q.item_id, "reasons": list(q.reasons), "votes": q.votes, "answers_by_annotator": q.answers_by_annotator, "proposal": q.proposal}) + "\n")
     agreement_json = root(settings) / "reports" / snapshot.name / "agreement.json"
     atomic_write_json(tmp / "merge.json", {
         "policy": {"kind": policy.kind, "min_annotators": policy.min_annotators, "min_agreement": policy.min_agreement, "queue_flags": list(policy.queue_flags), "description": policy.describe()},
@@ -267,26 +270,12 @@ def adjudication_push(settings: Settings, *, progress: ProgressFn | None = None)
     if merged is None:
         raise AnnotationError("nothing merged yet: run `corpusforge annotate merge sad`")
     queue = [
-        QueuedItem(r["item_id"], tuple(r["reasons"]), r["votes"], tuple(sorted(r["answers_by_annotator"])), r["answers_by_annotator"],
-                   _majority_proposal(r))
+        QueuedItem(r["item_id"], tuple(r["reasons"]), r["votes"], tuple(sorted(r["answers_by_annotator"])), r["answers_by_annotator"], r["proposal"])
         for r in map(json.loads, (merged / "queue.jsonl").read_text(encoding="utf-8").splitlines())
     ]
     spec = adjudication_spec(sad_spec(settings), queue)
     plan = route(spec, RoutingOptions())
     return connect(settings).push(spec, plan, project_state(settings, adjudication=True), progress=progress), len(queue)
-
-
-def _majority_proposal(row: dict[str, Any]) -> dict[str, Any]:
-    proposal: dict[str, Any] = {}
-    n = len(row["answers_by_annotator"])
-    for question, votes in row["votes"].items():
-        answers = [a.get(question) for a in row["answers_by_annotator"].values() if question in a]
-        if answers and isinstance(answers[0], list):
-            proposal[question] = [label for label, count in votes.items() if 2 * count > n]
-        elif votes:
-            top = max(votes.items(), key=lambda kv: kv[1])[0]
-            proposal[question] = next((a for a in answers if (a if isinstance(a, str) else json.dumps(a)) == top), None)
-    return {k: v for k, v in proposal.items() if v is not None}
 
 
 def adjudication_pull(settings: Settings):
@@ -307,6 +296,7 @@ def simulate(settings: Settings, annotators: list[str], *, noise: float, seed: i
 
     spec = sad_spec(settings)
     truth = load_gold(truth_file, spec) if truth_file else oracle_from_preannotations(spec, truth_flip, seed)
+    truth.update(_gold(spec))  # gold items have known answers
     state = project_state(settings, adjudication)
     if adjudication:
         spec = adjudication_spec(spec, [])
