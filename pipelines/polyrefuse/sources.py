@@ -18,9 +18,10 @@ Facts about the published files that shaped the rules here:
   159 + StrongREJECT 313, concatenated. HarmBench contextual and copyright behaviours are left
   out (the rule keeps rows whose FunctionalCategory has no "copyright" and whose Tags have no
   "context", which on these files is exactly FunctionalCategory == "standard").
-* harmful test holds 10 exact repeats: JailbreakBench behaviours that HarmBench test or
-  StrongREJECT also list (another category each). A prompt id names one prompt, so the second
-  copy is a ``duplicate_prompt`` reject: 562 test prompts + 10 rejects account for the 572 rows.
+* harmful test holds 10 repeated prompts: JailbreakBench behaviours that HarmBench test or
+  StrongREJECT also list, each under another category. Every published translation has both
+  rows, so both are kept: the repeat is a prompt of its own whose id also hashes its category
+  (:func:`prompt_id`), and the 572 rows stay aligned with the translations.
 * harmless = Alpaca instructions without input (31,323), shuffled with ``random.seed(42)`` and cut
   60/20/20 into 18,793 / 6,264 / 6,266 rows; :func:`rebuild_splits` reproduces those files
   exactly. PolyRefuse translated random subsets of 200 / 200 / 500 of them, in sample order (its
@@ -109,9 +110,16 @@ def normalise_instruction(text: str) -> str:
     return collapse_whitespace(text)
 
 
-def prompt_id(label: str, instruction: str) -> str:
-    """``<label>-<first 12 hex of sha256(UTF-8 normalised instruction)>``: same in every language."""
-    digest = hashlib.sha256(normalise_instruction(instruction).encode("utf-8")).hexdigest()
+def prompt_id(label: str, instruction: str, variant: str | None = None) -> str:
+    """``<label>-<first 12 hex of sha256(UTF-8 normalised instruction)>``: same in every language.
+
+    ``variant`` (the category) tells apart the rows of one split that repeat a prompt under
+    another category: the published harmful test set lists 10 JailbreakBench prompts a second
+    time under HarmBench or StrongREJECT categories, and every published translation has both
+    rows, so both are prompts (the second id hashes ``text + NUL + category``).
+    """
+    text = normalise_instruction(instruction) + ("" if variant is None else "\x00" + variant)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return f"{label}-{digest[:12]}"
 
 
@@ -152,6 +160,7 @@ class _Candidate:
     line: int
     raw: Any
     source: str | None = None  # None until traced
+    variant: str | None = None  # set for a same-split repeat under another category
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -288,10 +297,20 @@ def _parse_rows(
 
 
 def _drop_duplicates(cands: list[_Candidate], seen: dict[str, _Candidate], log: _RejectLog) -> list[_Candidate]:
-    """Keeps the first row of each normalised text (``seen`` carries what earlier splits kept)."""
+    """Keeps the first row of each normalised text (``seen`` carries what earlier splits kept).
+
+    A row that repeats a prompt of the same split under another category is kept as a variant
+    (see :func:`prompt_id`); a repeat with the same category, or across splits, is a reject.
+    """
     kept: list[_Candidate] = []
+    seen_variants: set[tuple[str, str | None]] = set()
     for c in cands:
         first = seen.get(c.key)
+        if first is not None and first.split == c.split and first.category != c.category and (c.key, c.category) not in seen_variants:
+            c.variant = c.category or ""  # the same prompt listed again under another category: a prompt of its own
+            seen_variants.add((c.key, c.category))
+            kept.append(c)
+            continue
         if first is not None:
             where = f"earlier in {c.split}" if first.split == c.split else f"in {first.split}, which keeps it"
             log.add(
@@ -464,7 +483,7 @@ def _result(cands: list[_Candidate], log: _RejectLog) -> SourceResult:
     cands = sorted(cands, key=lambda c: (SPLITS.index(c.split), LABEL.index(c.label), c.position))
     df = pl.DataFrame(
         {
-            "prompt_id": [prompt_id(c.label, c.instruction) for c in cands],
+            "prompt_id": [prompt_id(c.label, c.instruction, c.variant) for c in cands],
             "split": [c.split for c in cands],
             "label": [LABEL.index(c.label) for c in cands],
             "category": [c.category for c in cands],
