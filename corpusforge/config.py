@@ -1,7 +1,8 @@
 """Configuration: defaults <- corpusforge.toml <- environment <- command-line overrides.
 
 * ``corpusforge.toml`` (in the working directory, or ``--config PATH``) has one section per
-  pipeline (``[sad.rules]``, ``[sad.splits]``, ...) plus ``[workspace]`` and ``[executor]``.
+  pipeline (``[sad.rules]``, ``[sad.splits]``, ``[polyrefuse.validation]``, ...) plus
+  ``[workspace]`` and ``[executor]``.
 * Environment variables ``CORPUSFORGE__<SECTION>__<KEY>=value`` override the file, e.g.
   ``CORPUSFORGE__SAD__RULES__MIN_WORDS=5``.
 * ``--set sad.rules.min_words=5`` (repeatable) overrides both.
@@ -22,6 +23,7 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.core.errors import CorpusforgeError
+from pipelines.polyrefuse.settings import PolyRefuseSettings
 from pipelines.sad.settings import SadSettings
 
 CONFIG_FILE = "corpusforge.toml"
@@ -78,6 +80,7 @@ class Settings(_Strict):
     workspace: WorkspaceSettings = WorkspaceSettings()
     executor: ExecutorSettings = ExecutorSettings()
     sad: SadSettings = SadSettings()
+    polyrefuse: PolyRefuseSettings = PolyRefuseSettings()
     annotation: AnnotationSettings = AnnotationSettings()
 
 

@@ -1,4 +1,4 @@
-"""PolyRefuse tables: English prompts for now (translations and back-translations come later).
+"""PolyRefuse tables: the English prompts, one row per prompt and language, and declared gaps.
 
 A prompt is identified by its label and its English text, so the id is the same in every
 language and every run: ``<label>-<first 12 hex digits of sha256(normalised English text)>``,
@@ -10,7 +10,7 @@ translations are aligned with the English split files by row position, which ``p
 
 from __future__ import annotations
 
-from schemas.table import Column, Int, Label, String, Table
+from schemas.table import Column, Int, Label, ListOf, String, Table
 
 LABEL = Label(names=("harmless", "harmful"))
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -60,4 +60,101 @@ PROMPTS = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (PROMPTS,)}
+# Proofreading state of a row: nothing to do (English, or every automatic check passed) or waiting
+# for a person (at least one check flagged it; see annotation/recipes/polyrefuse.py).
+PROOFREADING: tuple[str, ...] = ("not_needed", "pending")
+# backend of the English rows: the source itself, not a translation
+SOURCE_BACKEND = "source"
+
+_ROW_COLUMNS = (
+    Column("split", String(), "train, validation or test.", allowed=SPLITS),
+    Column("label", LABEL, "harmless (0) or harmful (1)."),
+    Column("category", String(), "Harm category as given by the source benchmark; null where it has none.", nullable=True),
+    Column("source", String(), "Benchmark the English prompt comes from.", allowed=SOURCES),
+    Column(
+        "position",
+        Int(64),
+        "0-based row index in the English split file; the published files list prompts in this order.",
+        min_value=0,
+    ),
+    Column(
+        "instruction",
+        String(),
+        "The prompt in this language (the English instruction for en); null or empty only when broken "
+        "(validation names such rows).",
+        nullable=True,
+    ),
+    Column("instruction_en", String(), "The English prompt as published."),
+    Column("backend", String(), "What produced the text: 'source' for English, else the translation backend (published)."),
+    Column("model", String(), "Translation model; null for English and for the published translations.", nullable=True),
+    Column(
+        "model_version",
+        String(),
+        "Version of the model, or for published translations the first 12 hex of the file's sha256; null for English.",
+        nullable=True,
+    ),
+    Column("flags", ListOf(String()), "Automatic checks that fired (pipelines/polyrefuse/checks.py); empty for English."),
+    Column("flag_reasons", ListOf(String()), "One readable sentence per flag."),
+    Column(
+        "proofreading",
+        String(),
+        "not_needed (English, or no check fired) or pending (flagged: waits for a person).",
+        allowed=PROOFREADING,
+    ),
+)
+
+ROWS = Table(
+    name="rows",
+    primary_key="row_id",
+    description="One row per prompt and language, English included (lang en): the release candidate.",
+    columns=(
+        Column("row_id", String(), "<prompt_id>:<lang> (also the proofreading item id).", unique=True),
+        Column("prompt_id", String(), "Id of the English prompt (see prompts)."),
+        Column("lang", String(), "Language code.", allowed=LANGUAGES),
+        *_ROW_COLUMNS,
+    ),
+)
+
+MISSING = Table(
+    name="missing",
+    primary_key="gap_id",
+    description="Prompts declared missing in a language, per label and split, with the reason (never silent).",
+    columns=(
+        Column("gap_id", String(), "<lang>/<label>/<split>.", unique=True),
+        Column("lang", String(), "Language code.", allowed=LANGUAGES),
+        Column("split", String(), "train, validation or test.", allowed=SPLITS),
+        Column("label", LABEL, "harmless (0) or harmful (1)."),
+        Column("prompts", Int(64), "English prompts of the split that have no translation here.", min_value=0),
+        Column("reason", String(), "Why they are missing and what would fill the gap."),
+    ),
+)
+
+# The release: one config per language with these columns (``id`` = prompt_id, the same in every
+# language), and a ``parallel`` config (:func:`parallel_table`).
+LANGUAGE_ROWS = Table(
+    name="language_rows",
+    primary_key="id",
+    description="The prompts in one language; `id` is the prompt id, shared by every language's config.",
+    columns=(Column("id", String(), "Prompt id: <label>-<first 12 hex of sha256(normalised English)>.", unique=True), *_ROW_COLUMNS),
+)
+
+
+def parallel_table(languages: tuple[str, ...]) -> Table:
+    """The ``parallel`` config: one row per prompt, one text column per language (null = missing)."""
+    keep = ("split", "label", "category", "source", "position")
+    return Table(
+        name="parallel",
+        primary_key="id",
+        description="One row per prompt with its text in every released language (null where declared missing).",
+        columns=(
+            Column("id", String(), "Prompt id (as in the per-language configs).", unique=True),
+            *[c for c in _ROW_COLUMNS if c.name in keep],
+            *[
+                Column(lang, String(), f"The prompt in {lang}" + (" (the source)." if lang == "en" else "; null when missing."), nullable=lang != "en")
+                for lang in languages
+            ],
+        ),
+    )
+
+
+TABLES: dict[str, Table] = {t.name: t for t in (PROMPTS, ROWS, MISSING)}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from corpusforge.cli.common import ConfigOpt, PipelineBars, SetOpt, WorkspaceOpt, console, out, resolve
+from corpusforge.cli.common import ConfigOpt, LanguagesOpt, PipelineBars, SetOpt, WorkspaceOpt, console, languages_override, out, resolve
 
 app = typer.Typer(help="Build a dataset from its sources into the workspace (resumable).", no_args_is_help=True)
 
@@ -32,8 +33,46 @@ def build_sad_cmd(
     print_build_summary(result, ws.stages("sad"))
 
 
-def print_build_summary(result, stages: Path) -> None:
-    table = Table(title=f"SAD build ({result.kind} source)", show_lines=False)
+@app.command("polyrefuse")
+def build_polyrefuse_cmd(
+    sources: Annotated[Path, typer.Option("--sources", help="English sources: the folder holding splits/ (and raw/, processed/alpaca.json), or the six split files.")],
+    backend: Annotated[Optional[str], typer.Option("--backend", help="Translation backend (polyrefuse.translation.backend): published.")] = None,
+    translations: Annotated[Optional[Path], typer.Option("--translations", help="published backend: folder of <label>_<split>_translated_<lang>.json files.")] = None,
+    languages: LanguagesOpt = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Build PolyRefuse: English prompts, translations, automatic checks, one row per prompt and language."""
+    from corpusforge.ops import polyrefuse
+
+    overrides = list(set_ or [])
+    if backend is not None:
+        overrides.append(f"polyrefuse.translation.backend={json.dumps(backend)}")
+    if translations is not None:
+        overrides.append(f"polyrefuse.translation.translations_dir={json.dumps(str(translations.expanduser().resolve()))}")
+    overrides += languages_override(languages)
+    settings, ws = resolve(config, workspace, overrides)
+    with PipelineBars(console) as progress:
+        result = polyrefuse.build(sources, settings, progress)
+    print_step_table("PolyRefuse build", result)
+    bad = {k: v for d in result.dropped().values() for k, v in d.items()}
+    if bad:
+        console.print(
+            f"[yellow]warning:[/yellow] {sum(bad.values()):,} source rows rejected "
+            f"({', '.join(f'{k} {v:,}' for k, v in sorted(bad.items()))}); each with its file, row and reason in "
+            f"{ws.stages('polyrefuse')}/<step>/_rejects/"
+        )
+    counters = result.steps["import"].stats["counters"]
+    gaps = {k.removeprefix("declared_missing_"): v for k, v in counters.items() if k.startswith("declared_missing_")}
+    if gaps:
+        out.print("Declared missing (prompts without a translation, with a reason in the missing table): "
+                  + ", ".join(f"{lang} {n:,}" for lang, n in gaps.items()), soft_wrap=True)
+    out.print(f"Candidate ready in {ws.stages('polyrefuse')}. Next: corpusforge validate polyrefuse", soft_wrap=True)
+
+
+def print_step_table(title: str, result) -> None:
+    table = Table(title=title, show_lines=False)
     for col in ("step", "status", "rows out", "dropped"):
         table.add_column(col)
     for name, o in result.steps.items():
@@ -41,6 +80,10 @@ def print_build_summary(result, stages: Path) -> None:
         dropped = ", ".join(f"{k} {v:,}" for k, v in o.stats["dropped"].items()) or "-"
         table.add_row(name, "up to date" if o.skipped else f"built in {o.stats['seconds']:.1f}s", rows, dropped)
     out.print(table)
+
+
+def print_build_summary(result, stages: Path) -> None:
+    print_step_table(f"SAD build ({result.kind} source)", result)
     bad = {k: v for d in result.dropped().values() for k, v in d.items() if k in BAD_INPUT_REASONS}
     if bad:
         console.print(

@@ -28,6 +28,16 @@ out = Console()
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="Configuration file (default: ./corpusforge.toml if present).")]
 WorkspaceOpt = Annotated[Optional[Path], typer.Option("--workspace", "-w", help="Workspace directory (default: ./workspace, or the workspace.path setting).")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a setting, e.g. --set sad.rules.min_words=5 (repeatable).")]
+LanguagesOpt = Annotated[Optional[str], typer.Option("--languages", help="PolyRefuse languages, comma-separated codes (e.g. de,en; English is always included); sets polyrefuse.languages. Default: all 14.")]
+
+
+def languages_override(languages: str | None) -> list[str]:
+    """``--languages de,en`` as a ``--set polyrefuse.languages=[...]`` override (validated with the settings)."""
+    if languages is None:
+        return []
+    import json
+
+    return [f"polyrefuse.languages={json.dumps([c.strip() for c in languages.split(',') if c.strip()])}"]
 
 
 def resolve(config: Path | None, workspace: Path | None, overrides: list[str] | None) -> tuple[Settings, Workspace]:

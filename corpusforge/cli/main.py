@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from corpusforge.cli import annotate, build, demo, experiment, generate, release, validate
+from corpusforge.cli import annotate, build, demo, experiment, export, generate, release, validate
 from corpusforge.cli.common import console
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.add_typer(build.app, name="build")
 app.add_typer(annotate.app, name="annotate")
 app.add_typer(validate.app, name="validate")
 app.add_typer(release.app, name="release")
+app.add_typer(export.app, name="export")
 app.add_typer(experiment.app, name="experiment")
 app.add_typer(generate.app, name="generate")
 app.command("demo")(demo.demo)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from corpusforge.cli.common import ConfigOpt, SetOpt, WorkspaceOpt, out, resolve
+from corpusforge.cli.common import ConfigOpt, LanguagesOpt, SetOpt, WorkspaceOpt, languages_override, out, resolve
 
 app = typer.Typer(help="Publish a validated dataset as an immutable versioned release; verify; diff.", no_args_is_help=True)
 
@@ -32,6 +32,30 @@ def release_sad_cmd(
     for config_name, splits in outcome.counts.items():
         out.print(f"  {config_name}: " + ", ".join(f"{s} {n:,}" for s, n in splits.items()))
     out.print(f'Load it with: datasets.load_dataset("{outcome.path}", "dialogues")')
+
+
+@app.command("polyrefuse")
+def release_polyrefuse_cmd(
+    version: Annotated[Optional[str], typer.Option("--version", help="Version to publish, X.Y.Z.")] = None,
+    bump: Annotated[Optional[str], typer.Option("--bump", help="Or bump the latest version: major, minor or patch.")] = None,
+    languages: LanguagesOpt = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Release the validated PolyRefuse build: one config per language present and `parallel` (refused
+    while validation fails; narrow polyrefuse.languages or allow declared gaps instead)."""
+    from datasets.utils.logging import disable_progress_bar
+
+    from corpusforge.ops import polyrefuse
+
+    disable_progress_bar()
+    settings, _ = resolve(config, workspace, list(set_ or []) + languages_override(languages))
+    outcome = polyrefuse.release(settings, version=version, bump=bump)
+    out.print(f"Released PolyRefuse {outcome.version} at {outcome.path}", soft_wrap=True)
+    for config_name, splits in outcome.counts.items():
+        out.print(f"  {config_name}: " + ", ".join(f"{s} {n:,}" for s, n in splits.items()))
+    out.print(f'Load it with: datasets.load_dataset("{outcome.path}", "{outcome.languages[-1]}")', soft_wrap=True)
 
 
 @app.command("verify")

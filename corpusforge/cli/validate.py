@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from corpusforge.cli.common import ConfigOpt, SetOpt, WorkspaceOpt, console, out, resolve
+from corpusforge.cli.common import ConfigOpt, LanguagesOpt, SetOpt, WorkspaceOpt, console, languages_override, out, resolve
 
 app = typer.Typer(help="Validate a dataset's release candidate with Great Expectations.", no_args_is_help=True)
 
@@ -17,6 +17,22 @@ def validate_sad_cmd(workspace: WorkspaceOpt = None, config: ConfigOpt = None, s
     settings, _ = resolve(config, workspace, set_)
     with console.status("validating with Great Expectations ..."):
         report = sad.validate(settings)
+    out.print(report.render_text(show_passed=False), highlight=False, markup=False, soft_wrap=True)
+    if not report.success:
+        raise typer.Exit(1)
+
+
+@app.command("polyrefuse")
+def validate_polyrefuse_cmd(
+    languages: LanguagesOpt = None, workspace: WorkspaceOpt = None, config: ConfigOpt = None, set_: SetOpt = None
+) -> None:
+    """Validate the current PolyRefuse build for the configured languages (polyrefuse.languages); names
+    absent languages, declared gaps and failing rows by id."""
+    from corpusforge.ops import polyrefuse
+
+    settings, _ = resolve(config, workspace, list(set_ or []) + languages_override(languages))
+    with console.status("validating with Great Expectations ..."):
+        report = polyrefuse.validate(settings)
     out.print(report.render_text(show_passed=False), highlight=False, markup=False, soft_wrap=True)
     if not report.success:
         raise typer.Exit(1)

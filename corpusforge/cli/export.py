@@ -1,0 +1,37 @@
+"""``corpusforge export <dataset>``: write a release or the current candidate in another layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from corpusforge.cli.common import ConfigOpt, LanguagesOpt, SetOpt, WorkspaceOpt, languages_override, out, resolve
+
+app = typer.Typer(help="Export a dataset in a published layout (from a release or the current build).", no_args_is_help=True)
+
+
+@app.command("polyrefuse")
+def export_polyrefuse_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write into (created; files of the same names are replaced).")],
+    layout: Annotated[str, typer.Option("--layout", help="published: <label>_<split>_translated_<lang>.json, as PolyRefuse's files.")] = "published",
+    version: Annotated[Optional[str], typer.Option("--version", help="Release to export, X.Y.Z; default: the current candidate.")] = None,
+    languages: LanguagesOpt = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """PolyRefuse in the published file-per-split-and-language layout (translated languages only)."""
+    from corpusforge.ops import polyrefuse
+
+    settings, _ = resolve(config, workspace, list(set_ or []) + languages_override(languages))
+    outcome = polyrefuse.export(settings, out_dir, version=version, layout=layout)
+    result = outcome.result
+    out.print(f"Exported PolyRefuse ({outcome.origin}) in the {layout} layout to {result.out_dir}: {len(result.written)} files", soft_wrap=True)
+    for path, n in result.written:
+        out.print(f"  {path.name}: {n:,} rows")
+    if result.not_written:
+        out.print(f"Not written ({len(result.not_written)}: nothing to export):", highlight=False)
+        for name, reason in result.not_written:
+            out.print(f"  {name}: {reason}", highlight=False, markup=False, soft_wrap=True)

@@ -1,0 +1,134 @@
+"""PolyRefuse through the command line: build (published backend, German sample), validate,
+release, load with `datasets`, export in the published layout, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.corpusforge.test_cli_sad import REPO, cf
+
+SOURCES = Path(os.environ.get("POLYREFUSE_SOURCES", REPO.parent / "shared" / "data" / "polyrefuse-sources"))
+SAMPLE = SOURCES.parent / "polyrefuse-sample"
+pytestmark = pytest.mark.skipif(
+    not (SAMPLE.is_dir() and (SOURCES / "splits").is_dir()), reason=f"PolyRefuse data not found beside {SOURCES}"
+)
+ABSENT = ("ar", "es", "fr", "it", "ja", "ko", "nl", "pl", "ru", "th", "yo", "zh")
+ALIGNABLE = ("harmful_train", "harmful_val", "harmful_test", "harmless_test")
+GERMAN = ("--languages", "de,en")
+ALLOW_GAPS = ("--set", "polyrefuse.validation.allow_declared_missing=true")
+
+
+def squeeze(text: str) -> str:
+    """Without whitespace: rich wraps long lines (paths too) at the terminal width."""
+    return "".join(text.split())
+
+
+def build_args(ws: Path, translations: Path = SAMPLE) -> list[str]:
+    return ["build", "polyrefuse", "--sources", str(SOURCES), "--backend", "published",
+            "--translations", str(translations), *GERMAN, "--workspace", str(ws)]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    ws = tmp_path_factory.mktemp("cli-polyrefuse") / "ws"
+    proc = cf(*build_args(ws), cwd=REPO)
+    assert "Declared missing" in proc.stdout and "de 400" in proc.stdout
+    return ws
+
+
+def test_help():
+    for args in (["build", "polyrefuse", "--help"], ["validate", "polyrefuse", "--help"],
+                 ["release", "polyrefuse", "--help"], ["export", "--help"], ["export", "polyrefuse", "--help"]):
+        assert "Usage" in cf(*args, cwd=REPO).stdout
+
+
+def test_rerun_skips_unchanged_steps(built):
+    proc = cf(*build_args(built), cwd=REPO)
+    assert proc.stdout.count("up to date") == 3 and "built in" not in proc.stdout
+
+
+def test_validation_with_all_languages_fails_naming_the_twelve_missing(built):
+    proc = cf("validate", "polyrefuse", "-w", str(built), cwd=REPO, check=False)
+    assert proc.returncode == 1 and "VERDICT: FAIL" in proc.stdout
+    assert f"absent languages (12): {', '.join(ABSENT)}" in proc.stdout
+    verdict = proc.stdout.splitlines()[-2 if proc.stdout.splitlines()[-1].startswith("Data Docs") else -1]
+    assert all(f"coverage.{lang}" in verdict for lang in ABSENT)
+
+
+def test_release_refused_on_gaps_then_released_load_and_export(built, tmp_path):
+    ws = built
+    # the German harmless train/validation gap fails validation by default: the release is refused
+    proc = cf("release", "polyrefuse", "--version", "0.1.0", *GERMAN, "-w", str(ws), cwd=REPO, check=False)
+    assert proc.returncode == 2 and "coverage.de" in proc.stderr and "allow_declared_missing" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (ws / "releases" / "polyrefuse" / "0.1.0").exists()
+    # allowing declared gaps (reported, with reasons) releases
+    cf("validate", "polyrefuse", *GERMAN, *ALLOW_GAPS, "-w", str(ws), cwd=REPO)
+    proc = cf("release", "polyrefuse", "--version", "0.1.0", *GERMAN, *ALLOW_GAPS, "-w", str(ws), cwd=REPO)
+    rel = ws / "releases" / "polyrefuse" / "0.1.0"
+    assert f"Released PolyRefuse 0.1.0 at {rel}" in proc.stdout
+    assert cf("release", "verify", str(rel), cwd=REPO).returncode == 0
+
+    import datasets
+
+    de = datasets.load_dataset(str(rel), "de")
+    by = lambda ds, label: {s: sum(1 for x in ds[s]["label"] if x == label) for s in ("train", "validation", "test")}  # noqa: E731
+    assert by(de, 1) == {"train": 260, "validation": 39, "test": 572}
+    assert by(de, 0) == {"train": 0, "validation": 0, "test": 500}
+    assert de["train"].features["label"].names == ["harmless", "harmful"]
+    assert type(de["train"].features["label"]).__name__ == "ClassLabel"
+    en = datasets.load_dataset(str(rel), "en")
+    assert by(en, 1) == {"train": 260, "validation": 39, "test": 572}
+    assert by(en, 0) == {"train": 200, "validation": 200, "test": 500}  # harmless train/val: our seeded draw
+    assert set(en["test"]["backend"]) == {"source"} and set(de["test"]["backend"]) == {"published"}
+    parallel = datasets.load_dataset(str(rel), "parallel")
+    assert parallel["test"].num_rows == 1072 and {"en", "de"} <= set(parallel["test"].column_names)
+    assert sum(x is None for x in parallel["train"]["de"]) == 200  # the declared gap
+
+    manifest = json.loads((rel / "manifest.json").read_text())
+    assert manifest["languages"] == ["en", "de"] and len(manifest["declared_missing"]) == 2
+    card = (rel / "README.md").read_text()
+    assert "## Rows per language" in card and "## Automatic checks: flagged rows per check" in card
+    assert "| de | harmless | train | 200 |" in card and str(SAMPLE) not in card
+
+    # export of the release reproduces the German files' content
+    out = tmp_path / "export"
+    proc = cf("export", "polyrefuse", "--layout", "published", "--out", str(out), "--version", "0.1.0", "-w", str(ws), cwd=REPO)
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}_translated_de.json" for s in ALIGNABLE)
+    for stem in ALIGNABLE:
+        name = f"{stem}_translated_de.json"
+        assert json.loads((out / name).read_text(encoding="utf-8")) == json.loads((SAMPLE / name).read_text(encoding="utf-8")), name
+    # the harmless train/val files cannot be aligned: the output says so
+    for name in ("harmless_train_translated_de.json", "harmless_val_translated_de.json"):
+        line = next(l for l in proc.stdout.splitlines() if name in l)
+        assert "cannot be aligned" in line
+    # and the current candidate exports the same
+    out2 = tmp_path / "export-candidate"
+    cf("export", "polyrefuse", "--out", str(out2), *GERMAN, "-w", str(ws), cwd=REPO)
+    assert {p.name: p.read_bytes() for p in out2.iterdir()} == {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+def test_a_german_file_with_a_wrong_row_count_exits_2_naming_it(tmp_path):
+    folder = tmp_path / "published"
+    shutil.copytree(SAMPLE, folder)
+    bad = folder / "harmful_test_translated_de.json"
+    bad.chmod(0o644)
+    bad.write_text(json.dumps(json.loads(bad.read_text())[:571], indent=4))
+    proc = cf(*build_args(tmp_path / "ws", folder), cwd=REPO, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert squeeze(f"{bad}: 571 rows, but the English harmful test split has 572") in squeeze(proc.stderr)
+
+
+def test_an_unknown_language_is_a_clear_error(tmp_path):
+    args = build_args(tmp_path / "ws")
+    args[args.index("de,en")] = "de,xx"
+    proc = cf(*args, cwd=REPO, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    message = squeeze(proc.stderr)
+    assert squeeze("unknown language code(s) 'xx'; supported: en, de, es, fr, it, nl, pl, ja, ko, zh, ar, th, ru, yo") in message
+    proc = cf("build", "polyrefuse", "--sources", str(SOURCES), "--languages", "de", "-w", str(tmp_path / "ws"), cwd=REPO, check=False)
+    assert proc.returncode == 2 and "--translationsDIR" in squeeze(proc.stderr)
