@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import requests
 
@@ -28,6 +32,11 @@ from annotation.store import JUDGMENT_COLUMNS, ProjectState
 SIMULATED_DOMAIN = "simulated.corpusforge.invalid"
 START_HINT = "corpusforge annotate serve"
 PAGE_SIZE = 1000
+# Pull: task ids per export request (Django refuses more than 1,000 query fields), and requests in
+# flight (one batch is parsed while the server serializes the next; a multi-process server
+# serializes both at once).
+EXPORT_BATCH = 900
+EXPORT_WORKERS = 2
 
 
 def _chunks(seq: list, size: int) -> Iterator[list]:
@@ -262,6 +271,18 @@ class LabelStudioBackend:
         return {u.id: u.email for u in self._call("user listing", self.client.users.list)}
 
     def pull(self, spec: AnnotationSpec, state: ProjectState, *, progress: Progress | None = None) -> PullReport:
+        """Export every task of the project with its annotations into a new snapshot (see :mod:`annotation.store`).
+
+        The tasks are exported by id, :data:`EXPORT_BATCH` at a time with :data:`EXPORT_WORKERS`
+        requests in flight, and parsed while the server serializes the next batches: Label Studio
+        builds a whole export in memory before sending a byte (a single export of 100,000 tasks
+        takes minutes, past any sensible read timeout), and its serialization, not ours, is what
+        takes the time. The ids are the workspace's tasks; if the server holds more tasks than
+        came back (made in the UI, or by an interrupted push), their ids are listed and exported
+        too, so ``export.json`` is every task of the project, annotated or not: the export
+        responses' task objects, byte for byte, joined into one JSON list. A project that
+        changes during the pull gives a snapshot between its states; the next pull catches up.
+        """
         started = time.perf_counter()
         info = state.project()
         if not info:
@@ -272,15 +293,106 @@ class LabelStudioBackend:
                 f"project {project_id} recorded in {state.root / 'project.json'} no longer exists on {self.url}; "
                 f"earlier snapshots in {state.pulls} are intact; push again to recreate it"
             )
+        known = sorted(set(state.task_map().values()))
+        parser = ExportParser(spec, self._users())
         tmp, final = state.new_snapshot_dir()
-        raw = tmp / "export.json"
-        with raw.open("wb") as f:
-            for block in self._call("export", self.client.projects.exports.download_sync, project_id, export_type="JSON", download_all_tasks=True, download_resources=False):
-                f.write(block)
-        report = parse_export(spec, raw, tmp, state, self._users(), progress=progress)
+        with (tmp / "export.json").open("wb") as f:
+            writer = _JsonListWriter(f)
+            self._export_tasks(project_id, known, writer, parser, progress, expected=len(known))
+            on_server = self._task_count(project_id)
+            if on_server > parser.tasks:  # tasks this workspace does not know about: find them
+                others = [t for t in self._all_task_ids(project_id) if t not in parser.task_ids]
+                self._export_tasks(project_id, others, writer, parser, progress, expected=parser.tasks + len(others))
+            writer.close()
+        report = parser.finish(tmp, state)
+        if progress:
+            progress(parser.tasks, parser.tasks)
         report.snapshot = state.commit_snapshot(tmp, final)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _export_tasks(self, project_id: int, task_ids: list[int], writer: _JsonListWriter, parser: ExportParser,
+                      progress: Progress | None, *, expected: int) -> None:
+        """Export ``task_ids`` in batches, in order; each batch is written raw and parsed on arrival."""
+        batches = iter([task_ids[i : i + EXPORT_BATCH] for i in range(0, len(task_ids), EXPORT_BATCH)])
+        sessions = threading.local()  # one HTTP session per export thread: requests sessions are not thread-safe
+        with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="ls-export") as pool:
+            in_flight: deque[Future[bytes]] = deque(pool.submit(self._export_batch, project_id, b, sessions) for b in islice(batches, EXPORT_WORKERS + 1))
+            try:
+                while in_flight:
+                    body = in_flight.popleft().result()
+                    following = next(batches, None)
+                    if following is not None:  # keep the server busy while this batch is parsed
+                        in_flight.append(pool.submit(self._export_batch, project_id, following, sessions))
+                    try:
+                        tasks = json.loads(body)
+                    except ValueError:
+                        tasks = None
+                    if not isinstance(tasks, list):
+                        raise BackendError(f"Label Studio's export of project {project_id} is not a JSON list of tasks: {body[:200]!r}")
+                    writer.add(body)
+                    parser.add(tasks)
+                    if progress:
+                        progress(parser.tasks, max(expected, parser.tasks))
+            except BaseException:
+                for future in in_flight:
+                    future.cancel()
+                raise
+
+    def _export_batch(self, project_id: int, task_ids: list[int], sessions: threading.local) -> bytes:
+        """The raw JSON export of the tasks ``task_ids`` (those still in the project) with every annotation."""
+        session = getattr(sessions, "session", None)
+        if session is None:
+            session = sessions.session = requests.Session()
+            session.headers["Authorization"] = f"Token {self._token}"
+        # ids[]: the server reads only this spelling (the SDK's `ids=` is ignored: it would export everything)
+        params = {"exportType": "JSON", "download_all_tasks": "true", "download_resources": "false", "ids[]": task_ids}
+        try:
+            r = session.get(f"{self.url}/api/projects/{project_id}/export", params=params, timeout=self._timeout)
+        except (requests.ConnectionError, requests.Timeout):
+            raise BackendUnavailable(f"lost the connection to Label Studio at {self.url} during export; rerun the pull when `{START_HINT}` is up again") from None
+        if r.status_code >= 400:
+            raise BackendError(f"Label Studio refused the export of {len(task_ids)} tasks of project {project_id} ({r.status_code}): {r.text[:300]}")
+        return r.content
+
+    def _task_count(self, project_id: int) -> int:
+        return int(self._get(f"/api/projects/{project_id}/")["task_number"])
+
+    def _all_task_ids(self, project_id: int) -> list[int]:
+        """Ids of every task of the project, from the Data Manager's task list (slow: about as slow as an export)."""
+        ids: list[int] = []
+        query = json.dumps({"ordering": ["tasks:id"]})
+        page = 1
+        while True:
+            try:
+                body = self._get("/api/tasks", project=project_id, page=page, page_size=PAGE_SIZE, fields="task_only", query=query)
+            except BackendError as exc:
+                if "404" in str(exc):  # past the last page
+                    return ids
+                raise
+            tasks = body.get("tasks", [])
+            ids.extend(int(t["id"]) for t in tasks)
+            if len(tasks) < PAGE_SIZE:
+                return ids
+            page += 1
+
+
+class _JsonListWriter:
+    """Joins the JSON lists of several export responses into one list; each task keeps the server's bytes."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._empty = True
+        f.write(b"[")
+
+    def add(self, body: bytes) -> None:
+        inner = body.strip()[1:-1].strip()  # a JSON list (checked by the caller): drop its brackets
+        if inner:
+            self._f.write(inner if self._empty else b"," + inner)
+            self._empty = False
+
+    def close(self) -> None:
+        self._f.write(b"]")
 
 
 def _user_of(completed_by: Any, users: dict[int, str]) -> tuple[str, bool]:
@@ -291,58 +403,87 @@ def _user_of(completed_by: Any, users: dict[int, str]) -> tuple[str, bool]:
     return email, email.endswith("@" + SIMULATED_DOMAIN)
 
 
+class ExportParser:
+    """Judgments from exported tasks, fed batch by batch (:meth:`add`); :meth:`finish` writes the snapshot files.
+
+    Every annotation of every task is counted; skipped ones (``was_cancelled``) are counted
+    apart, annotations whose result does not fit ``spec`` go to the rejects with the reason, and
+    tasks without a ``cf_item_id`` (not pushed by corpusforge) are rejected too.
+    """
+
+    def __init__(self, spec: AnnotationSpec, users: dict[int, str]) -> None:
+        self.spec = spec
+        self.users = users
+        self.rows: dict[str, list] = {c: [] for c in JUDGMENT_COLUMNS}
+        self.rejects: list[dict] = []
+        self.skipped = 0
+        self.annotations = 0
+        self.tasks = 0
+        self.task_ids: set[int] = set()
+        self.seen_items: set[str] = set()
+
+    def add(self, tasks: list[dict[str, Any]]) -> None:
+        spec, users, rows, rejects = self.spec, self.users, self.rows, self.rejects
+        for task in tasks:
+            self.tasks += 1
+            if task.get("id") is not None:
+                self.task_ids.add(int(task["id"]))
+            item_id = (task.get("data") or {}).get(ITEM_KEY)
+            if item_id is None:
+                rejects.append({"task_id": task.get("id"), "reason": f"task has no {ITEM_KEY}: not pushed by corpusforge"})
+                continue
+            self.seen_items.add(item_id)
+            for ann in task.get("annotations") or []:
+                self.annotations += 1
+                annotator, simulated = _user_of(ann.get("completed_by"), users)
+                if ann.get("was_cancelled"):
+                    self.skipped += 1
+                    continue
+                answers, problems = from_result(spec, ann.get("result") or [])
+                if problems:
+                    rejects.append({"item_id": item_id, "task_id": task.get("id"), "annotation_id": ann.get("id"), "annotator": annotator, "reason": "; ".join(problems), "result": ann.get("result")})
+                    continue
+                rows["item_id"].append(item_id)
+                rows["task_id"].append(int(task["id"]))
+                rows["annotation_id"].append(int(ann["id"]))
+                rows["annotator"].append(annotator)
+                rows["simulated"].append(simulated)
+                rows["created_at"].append(ann.get("created_at") or "")
+                rows["updated_at"].append(ann.get("updated_at") or ann.get("created_at") or "")
+                rows["answers"].append(json.dumps(answers, sort_keys=True))
+
+    def finish(self, out_dir: Path, state: ProjectState) -> PullReport:
+        """Write judgments.parquet, rejects.jsonl and summary.json into ``out_dir``; the report of it all."""
+        import polars as pl
+
+        from pipelines.core.fileio import atomic_write_json
+
+        judgments = pl.DataFrame(self.rows, schema={"item_id": pl.String, "task_id": pl.Int64, "annotation_id": pl.Int64, "annotator": pl.String, "simulated": pl.Boolean, "created_at": pl.String, "updated_at": pl.String, "answers": pl.String})
+        judgments.write_parquet(out_dir / "judgments.parquet")
+        with (out_dir / "rejects.jsonl").open("w", encoding="utf-8") as f:
+            for r in self.rejects:
+                f.write(json.dumps(r) + "\n")
+        report = PullReport(snapshot=out_dir, tasks=self.tasks, annotations=self.annotations, judgments=judgments.height, rejected=len(self.rejects), skipped=self.skipped)
+        report.deleted_tasks = sorted(set(state.task_map()) - self.seen_items)
+        previous = state.latest_snapshot()
+        report.changes = _changes(pl.read_parquet(previous / "judgments.parquet") if previous else None, judgments)
+        atomic_write_json(out_dir / "summary.json", {
+            "tasks": report.tasks, "annotations": self.annotations, "judgments": judgments.height, "rejected": len(self.rejects),
+            "skipped": self.skipped, "changes": report.changes, "deleted_tasks": report.deleted_tasks,
+            "previous": previous.name if previous else None, "spec": self.spec.name, "fingerprint": self.spec.fingerprint,
+        })
+        return report
+
+
 def parse_export(spec: AnnotationSpec, raw: Path, out_dir: Path, state: ProjectState, users: dict[int, str], *, progress: Progress | None = None) -> PullReport:
-    """Normalise a raw JSON export into judgments + rejects + summary inside ``out_dir``."""
-    import polars as pl
-
-    from pipelines.core.fileio import atomic_write_json
-
+    """Normalise a raw JSON export (a file) into judgments + rejects + summary inside ``out_dir``."""
     tasks = json.loads(raw.read_bytes())
-    rows: dict[str, list] = {c: [] for c in JUDGMENT_COLUMNS}
-    rejects: list[dict] = []
-    skipped = 0
-    seen_items: set[str] = set()
-    n_annotations = 0
-    for k, task in enumerate(tasks):
-        item_id = (task.get("data") or {}).get(ITEM_KEY)
-        if item_id is None:
-            rejects.append({"task_id": task.get("id"), "reason": f"task has no {ITEM_KEY}: not pushed by corpusforge"})
-            continue
-        seen_items.add(item_id)
-        for ann in task.get("annotations") or []:
-            n_annotations += 1
-            annotator, simulated = _user_of(ann.get("completed_by"), users)
-            if ann.get("was_cancelled"):
-                skipped += 1
-                continue
-            answers, problems = from_result(spec, ann.get("result") or [])
-            if problems:
-                rejects.append({"item_id": item_id, "task_id": task.get("id"), "annotation_id": ann.get("id"), "annotator": annotator, "reason": "; ".join(problems), "result": ann.get("result")})
-                continue
-            rows["item_id"].append(item_id)
-            rows["task_id"].append(int(task["id"]))
-            rows["annotation_id"].append(int(ann["id"]))
-            rows["annotator"].append(annotator)
-            rows["simulated"].append(simulated)
-            rows["created_at"].append(ann.get("created_at") or "")
-            rows["updated_at"].append(ann.get("updated_at") or ann.get("created_at") or "")
-            rows["answers"].append(json.dumps(answers, sort_keys=True))
-        if progress and k % 1000 == 0:
-            progress(k, len(tasks))
-    judgments = pl.DataFrame(rows, schema={"item_id": pl.String, "task_id": pl.Int64, "annotation_id": pl.Int64, "annotator": pl.String, "simulated": pl.Boolean, "created_at": pl.String, "updated_at": pl.String, "answers": pl.String})
-    judgments.write_parquet(out_dir / "judgments.parquet")
-    with (out_dir / "rejects.jsonl").open("w", encoding="utf-8") as f:
-        for r in rejects:
-            f.write(json.dumps(r) + "\n")
-    report = PullReport(snapshot=out_dir, tasks=len(tasks), annotations=n_annotations, judgments=judgments.height, rejected=len(rejects), skipped=skipped)
-    report.deleted_tasks = sorted(set(state.task_map()) - seen_items)
-    previous = state.latest_snapshot()
-    report.changes = _changes(pl.read_parquet(previous / "judgments.parquet") if previous else None, judgments)
-    atomic_write_json(out_dir / "summary.json", {
-        "tasks": report.tasks, "annotations": n_annotations, "judgments": judgments.height, "rejected": len(rejects),
-        "skipped": skipped, "changes": report.changes, "deleted_tasks": report.deleted_tasks,
-        "previous": previous.name if previous else None, "spec": spec.name, "fingerprint": spec.fingerprint,
-    })
+    parser = ExportParser(spec, users)
+    for k in range(0, len(tasks), 1000):
+        parser.add(tasks[k : k + 1000])
+        if progress:
+            progress(parser.tasks, len(tasks))
+    report = parser.finish(out_dir, state)
     if progress:
         progress(len(tasks), len(tasks))
     return report
