@@ -20,6 +20,7 @@ import polars as pl
 
 from corpusforge.config import Settings, describe
 from corpusforge.ops.sad import ReleaseRefused, code_revision
+from corpusforge.ops.verdicts import find_verdict
 from corpusforge.workspace import Workspace
 from pipelines.core.errors import CorpusforgeError
 from pipelines.core.executor import NO_PROGRESS, Progress, make_executor
@@ -98,20 +99,7 @@ def validate(settings: Settings, run_id: str | None = None, data_docs: bool = Tr
 def latest_verdict(settings: Settings) -> dict[str, Any] | None:
     """The newest verdict for the current candidate under the current validation settings."""
     ws = Workspace.at(settings.workspace.path)
-    fp = candidate_fingerprint(ws.stages(DATASET))
-    root = ws.validation(DATASET)
-    if fp is None or not root.exists():
-        return None
-    key = validation_key(settings)
-    for run in sorted(root.iterdir(), reverse=True):
-        rec = run / "candidate.json"
-        if rec.exists():
-            data = read_json(rec)
-            if data.get("candidate_fingerprint") == fp and data.get("validation_key") == key:
-                data["summary"] = read_json(run / "summary.json") if (run / "summary.json").exists() else {}
-                data["dir"] = str(run)
-                return data
-    return None
+    return find_verdict(ws.validation(DATASET), candidate_fingerprint(ws.stages(DATASET)), validation_key=validation_key(settings))
 
 
 # --------------------------------------------------------------------------- release

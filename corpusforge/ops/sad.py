@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from corpusforge.config import Settings, describe
+from corpusforge.ops.verdicts import find_verdict
 from corpusforge.workspace import Workspace
 from pipelines.core.errors import CorpusforgeError
 from pipelines.core.executor import NO_PROGRESS, Progress, make_executor
@@ -100,19 +101,7 @@ def validate(settings: Settings, run_id: str | None = None):
 def latest_verdict(settings: Settings) -> dict[str, Any] | None:
     """The newest validation verdict for the current candidate, if any."""
     ws = Workspace.at(settings.workspace.path)
-    fp = candidate_fingerprint(ws.stages(DATASET))
-    root = ws.validation(DATASET)
-    if fp is None or not root.exists():
-        return None
-    for run in sorted(root.iterdir(), reverse=True):
-        rec = run / "candidate.json"
-        if rec.exists():
-            data = read_json(rec)
-            if data.get("candidate_fingerprint") == fp:
-                data["summary"] = read_json(run / "summary.json") if (run / "summary.json").exists() else {}
-                data["dir"] = str(run)
-                return data
-    return None
+    return find_verdict(ws.validation(DATASET), candidate_fingerprint(ws.stages(DATASET)))
 
 
 # --------------------------------------------------------------------------- release
