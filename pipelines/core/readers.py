@@ -465,3 +465,14 @@ def expand_inputs(inputs: Iterable[Path | str], patterns: tuple[str, ...] = ("*"
     for f in files:
         unique.setdefault(f.resolve(), None)
     return list(unique)
+
+
+def load_json_file(path: Path) -> object:
+    """A whole JSON input file (UTF-8, a BOM allowed); bad JSON or encoding is an InputError naming it."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({exc.msg})", "Fix or re-download the file", line=exc.lineno) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc.reason})", "Re-encode the file as UTF-8") from exc

@@ -56,6 +56,7 @@ from typing import Any, Sequence
 import polars as pl
 
 from pipelines.core.errors import InputError
+from pipelines.core.readers import load_json_file
 from pipelines.core.text import collapse_whitespace
 from schemas.polyrefuse import LABEL, PROMPTS, SPLITS
 from schemas.rejects import REJECTS
@@ -217,13 +218,7 @@ def _order(split: str, label: str) -> tuple[int, int]:
 def _load_json(path: Path, what: str, fix: str) -> Any:
     if not path.is_file():
         raise InputError(path, f"{what} is missing", fix)
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            return json.load(f)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc.msg})", "Fix or re-download the file", line=exc.lineno) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text ({exc.reason})", "Re-encode the file as UTF-8") from exc
+    return load_json_file(path)
 
 
 def _load_json_list(path: Path, what: str, fix: str) -> list:

@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.core.errors import InputError
+from pipelines.core.readers import load_json_file
 from pipelines.core.step import Emitter, SourceUnit
 from pipelines.core.text import collapse_whitespace, count_words, repair_surrogates
 from pipelines.sad.settings import SadSettings
@@ -34,22 +35,12 @@ def is_published_dir(path: Path) -> bool:
     return path.is_dir() and (path / "sent.json").is_file() and (path / "argument.json").is_file()
 
 
-def _load(path: Path) -> object:
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            return json.load(f)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc.msg})", "Fix or re-download the file", line=exc.lineno) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text ({exc.reason})", "Re-encode the file as UTF-8") from exc
-
-
 def read_published(unit: SourceUnit, settings: SadSettings, out: Emitter) -> None:
     folder = Path(unit.path)
     sent_path, arg_path = folder / "sent.json", folder / "argument.json"
-    sent = _load(sent_path)
+    sent = load_json_file(sent_path)
     out.advance(sent_path.stat().st_size)
-    args = _load(arg_path)
+    args = load_json_file(arg_path)
     out.advance(arg_path.stat().st_size)
     if not isinstance(sent, dict):
         raise InputError(sent_path, f"expected an object {{utterance_id: text}}, got {type(sent).__name__}", "Give the published sent.json")
