@@ -65,7 +65,7 @@ def build(inputs: list[Path], settings: Settings, progress: Progress = NO_PROGRE
     ws = Workspace.at(settings.workspace.path)
     stages = ws.stages(DATASET)
     labels = resolve_labels(settings, labels)
-    executor = make_executor(settings.executor.kind, settings.executor.workers)
+    executor = make_executor(settings.executor.kind, settings.executor.workers, settings.executor.ray_address)
     result = build_sad(inputs, settings.sad, stages, executor, progress, hash_file=ws.hash_file, labels=labels)
     atomic_write_json(
         stages / BUILD_RECORD,

@@ -20,6 +20,11 @@ class InputError(CorpusforgeError):
         self.problem = problem
         self.fix = fix
 
+    def __reduce__(self):
+        # Rebuilt from the constructor's arguments (not ``args``, which holds the message), so
+        # the error survives the trip back from a worker process or a Ray task.
+        return (InputError, (self.path, self.problem, self.fix, self.line))
+
 
 class TruncatedInputError(InputError):
     """A compressed file ends in the middle of its data."""
@@ -32,6 +37,9 @@ class TruncatedInputError(InputError):
             "sources.on_truncated = \"quarantine\" for this pipeline.",
         )
         self.complete_lines = complete_lines
+
+    def __reduce__(self):
+        return (TruncatedInputError, (self.path, self.complete_lines))
 
 
 class PipelineDeclarationError(CorpusforgeError):

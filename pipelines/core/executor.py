@@ -6,8 +6,9 @@ on a rerun, tasks with a progress record are skipped, and whole steps whose fing
 (step version, parameters, inputs) is unchanged are not run at all.
 
 :class:`LocalExecutor` runs tasks in this process (or a process pool with ``workers > 1``).
-Other executors (Ray) implement :meth:`Executor.map_tasks` and reuse everything else: the step
-list, the task functions and the stage layout are the same.
+:class:`~pipelines.core.ray_executor.RayExecutor` implements :meth:`Executor.map_tasks` with Ray
+tasks and reuses everything else: the step list, the task functions and the stage layout are
+the same. A map step's ``resources`` matter to Ray only; the local executor ignores them.
 """
 
 from __future__ import annotations
@@ -326,8 +327,19 @@ def _merge_stats(step: Step, work: Path, keys: list[str], seconds: float, resume
     }
 
 
-def make_executor(kind: str, workers: int = 0) -> Executor:
-    """``workers`` = 0: one per core."""
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(kind: str, workers: int = 0, ray_address: str | None = None) -> Executor:
+    """The executor ``kind`` (one of :data:`EXECUTORS`).
+
+    ``workers``: local worker processes, or the CPUs of a local Ray; 0 = every core.
+    ``ray_address``: a running Ray cluster to use instead of starting a local Ray (ray only).
+    """
     if kind == "local":
         return LocalExecutor(workers or os.cpu_count() or 1)
-    raise ValueError(f"unknown executor {kind!r}: use 'local' (the Ray executor arrives with corpusforge[ray])")
+    if kind == "ray":
+        from pipelines.core.ray_executor import RayExecutor  # Ray is imported only when asked for
+
+        return RayExecutor(address=ray_address, num_cpus=workers or None)
+    raise ValueError(f"unknown executor {kind!r}: use one of {', '.join(map(repr, EXECUTORS))}")

@@ -117,7 +117,15 @@ class StepResult:
 
 @dataclass(frozen=True)
 class MapStep:
-    """Transforms one partition at a time: ``transform(frames, params) -> StepResult``."""
+    """Transforms one partition at a time: ``transform(frames, params) -> StepResult``.
+
+    ``resources`` is what one partition's task needs from the executor, as ``(name, amount)``
+    pairs: ``num_cpus``, ``num_gpus``, ``memory`` (bytes) or a custom resource name of the Ray
+    cluster, e.g. ``(("num_gpus", 1.0),)`` for a step that translates with a GPU model. The Ray
+    executor schedules by them (and refuses a step the cluster cannot run); the local executor
+    ignores them. They are not part of the fingerprint: they change where a step runs, not
+    what it produces.
+    """
 
     name: str
     version: str
@@ -126,6 +134,7 @@ class MapStep:
     inputs: tuple[Input, ...]
     outputs: tuple[Output, ...]
     params: Any = None
+    resources: tuple[tuple[str, float], ...] = ()
 
 
 Step = SourceStep | MapStep
