@@ -29,11 +29,8 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-from requests import Response, Session
-from requests import exceptions as request_errors
 
 from .base import (
     LANGUAGE_NAMES,
@@ -45,6 +42,9 @@ from .base import (
     check_languages,
     fingerprint_settings,
 )
+
+if TYPE_CHECKING:  # requests is imported on first use: the local backends' machines may not have it
+    from requests import Response, Session
 
 _RETRY_STATUSES = frozenset({408, 409, 425, 429})  # plus every 5xx
 _SNIPPET = 300
@@ -159,6 +159,8 @@ class HttpBackend:
     def _session(self) -> Session:
         session = getattr(self._local, "session", None)
         if session is None:  # a requests Session is not thread-safe: one per thread
+            from requests import Session
+
             session = self._local.session = Session()
         return session
 
@@ -171,6 +173,8 @@ class HttpBackend:
         return text.replace(key, "***") if key else text
 
     def _send(self, method: str, url: str, body: dict[str, Any] | None, *, missing_ok: bool = False) -> Response | None:
+        from requests import exceptions as request_errors
+
         attempts = self.max_retries + 1
         problem = ""
         never_reached = True

@@ -1,26 +1,16 @@
 """PolyRefuse translation backends: the cached, resumable loop, the local models, the HTTP client.
 
-The local-model tests use tiny random models built here, offline, once per session (about 1 s):
-
-* Marian: a sentencepiece unigram model trained on a few sentences (``SentencePieceTrainer``) is
-  both source.spm and target.spm, with its pieces as vocab.json; a ``MarianTokenizer`` over them
-  and a 1-layer ``MarianMTModel`` (d_model 16).
-* NLLB: a BPE vocabulary trained with ``tokenizers`` (Metaspace pre-tokenizer) fed to
-  ``NllbTokenizer(vocab=, merges=)`` with three FLORES codes, and a 1-layer M2M100 model.
-* M2M100: the sentencepiece model above with a vocab.json, ``M2M100Tokenizer``, 1-layer M2M100.
-* Llama: a byte-level BPE tokenizer (``tokenizers``) with a minimal chat template, 2 layers, hidden 64.
-
-Weights are drawn with std 1.0 (instead of 0.02) so that different inputs give different
-(garbage) outputs: these tests check mechanics (batching, order, caching, resume, versions,
-failures), never translation quality. The HTTP tests run a real server on 127.0.0.1
-(``openai_stub``). Nothing is downloaded (tests/conftest.py sets HF_HUB_OFFLINE=1).
+The local-model tests use tiny random models (Marian, NLLB, M2M100, Llama) built offline, once per
+session (about 1 s), by ``tiny_models`` (see there how). Their weights are drawn with std 1.0
+(instead of 0.02) so that different inputs give different (garbage) outputs: these tests check
+mechanics (batching, order, caching, resume, versions, failures), never translation quality. The
+HTTP tests run a real server on 127.0.0.1 (``openai_stub``). Nothing is downloaded
+(tests/conftest.py sets HF_HUB_OFFLINE=1).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import io
-import json
 import shutil
 import socket
 import sqlite3
@@ -50,28 +40,16 @@ from pipelines.polyrefuse.translate import (
 )
 from pipelines.polyrefuse.translate.seq2seq import detect_kind
 from tests.pipelines.polyrefuse.openai_stub import OpenAIStub, fake_translation, undo_fake_translation
+from tests.pipelines.polyrefuse.tiny_models import (
+    TEXTS,
+    build_llama,
+    build_m2m100,
+    build_marian,
+    build_nllb,
+    train_sentencepiece,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
-
-TEXTS = [
-    "How do I bake bread at home?",
-    "Write a poem about the sea.",
-    "Hi",
-    "Explain photosynthesis to a child in simple words, with one example.",
-    "List three uses of a paperclip.",
-    "What is the capital of France?",
-    "Describe a sunset over the mountains in two sentences.",
-    "Why is the sky blue?",
-    "Give me a recipe for pancakes without eggs or milk, please.",
-    "Name a planet.",
-]
-TRAINING_SENTENCES = TEXTS + [
-    "Wie backe ich Brot zu Hause?",
-    "Schreibe ein Gedicht über das Meer.",
-    "Erkläre einem Kind die Photosynthese in einfachen Worten.",
-    "Warum ist der Himmel blau?",
-    "Nenne einen Planeten.",
-]
 
 
 def make_requests(texts: Sequence[str] = TEXTS, source: str = "en", target: str = "de") -> list[TranslationRequest]:
@@ -279,190 +257,6 @@ class TinyModels:
     llama_plain: Path  # the same model without a chat template
 
 
-def _train_sentencepiece() -> bytes:
-    import sentencepiece
-
-    buffer = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(TRAINING_SENTENCES * 5),
-        model_writer=buffer,
-        vocab_size=80,
-        hard_vocab_limit=False,
-        model_type="unigram",
-        character_coverage=1.0,
-        unk_id=0,
-        bos_id=-1,
-        eos_id=-1,
-        pad_id=-1,
-        minloglevel=2,
-    )
-    return buffer.getvalue()
-
-
-def _pieces(spm_bytes: bytes, specials: list[str]) -> dict[str, int]:
-    import sentencepiece
-
-    processor = sentencepiece.SentencePieceProcessor(model_proto=spm_bytes)
-    vocab = {token: i for i, token in enumerate(specials)}
-    for i in range(processor.get_piece_size()):
-        vocab.setdefault(processor.id_to_piece(i), len(vocab))
-    return vocab
-
-
-def _small_seq2seq(**extra) -> dict:
-    return dict(
-        d_model=16,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=32,
-        decoder_ffn_dim=32,
-        max_position_embeddings=64,
-        init_std=1.0,
-        **extra,
-    )
-
-
-def build_marian(directory: Path, spm_bytes: bytes, seed: int, *, mute: bool = False) -> Path:
-    import torch
-    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
-
-    directory.mkdir(parents=True)
-    for name in ("source.spm", "target.spm"):
-        (directory / name).write_bytes(spm_bytes)
-    vocab = _pieces(spm_bytes, ["</s>", "<unk>", "<pad>"])
-    (directory / "vocab.json").write_text(json.dumps(vocab))
-    tokenizer = MarianTokenizer(
-        source_spm=str(directory / "source.spm"),
-        target_spm=str(directory / "target.spm"),
-        vocab=str(directory / "vocab.json"),
-        source_lang="en",
-        target_lang="de",
-    )
-    config = MarianConfig(
-        vocab_size=len(vocab),
-        pad_token_id=2,
-        eos_token_id=0,
-        decoder_start_token_id=2,
-        forced_eos_token_id=0,
-        **_small_seq2seq(),
-    )
-    torch.manual_seed(seed)
-    model = MarianMTModel(config)
-    if mute:
-        model.final_logits_bias.data[0, 0] = 1e4  # </s> first: the decoded output is ""
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
-
-
-def build_nllb(directory: Path, seed: int) -> Path:
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
-
-    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
-    specials = ["<s>", "<pad>", "</s>", "<unk>"]
-    bpe.train_from_iterator(
-        TRAINING_SENTENCES, trainers.BpeTrainer(vocab_size=150, special_tokens=specials, show_progress=False)
-    )
-    trained = json.loads(bpe.to_str())["model"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in trained["merges"]]
-    tokenizer = NllbTokenizer(
-        vocab=trained["vocab"],
-        merges=merges,
-        extra_special_tokens=["eng_Latn", "deu_Latn", "fra_Latn"],
-        src_lang="eng_Latn",
-    )
-    config = M2M100Config(
-        vocab_size=len(tokenizer),
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        decoder_start_token_id=2,
-        **_small_seq2seq(),
-    )
-    torch.manual_seed(seed)
-    M2M100ForConditionalGeneration(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
-
-
-def build_m2m100(directory: Path, spm_bytes: bytes, seed: int) -> Path:
-    import torch
-    from transformers import M2M100Config, M2M100ForConditionalGeneration, M2M100Tokenizer
-
-    directory.mkdir(parents=True)
-    (directory / "sentencepiece.bpe.model").write_bytes(spm_bytes)
-    (directory / "vocab.json").write_text(json.dumps(_pieces(spm_bytes, ["<s>", "<pad>", "</s>", "<unk>"])))
-    tokenizer = M2M100Tokenizer(
-        vocab_file=str(directory / "vocab.json"), spm_file=str(directory / "sentencepiece.bpe.model")
-    )
-    # Language tokens come after the pieces; len(tokenizer) does not count them.
-    vocab_size = max(tokenizer.lang_code_to_id.values()) + 1
-    config = M2M100Config(
-        vocab_size=vocab_size,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        decoder_start_token_id=2,
-        **_small_seq2seq(),
-    )
-    torch.manual_seed(seed)
-    M2M100ForConditionalGeneration(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
-
-
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
-    "{% if add_generation_prompt %}<s>assistant\n{% endif %}"
-)
-
-
-def build_llama(directory: Path, seed: int, *, chat_template: bool = True) -> Path:
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=["<s>", "</s>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(TRAINING_SENTENCES + [LANGUAGE_NAMES["de"]], trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        chat_template=CHAT_TEMPLATE if chat_template else None,
-    )
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=256,
-        bos_token_id=0,
-        eos_token_id=1,
-        pad_token_id=2,
-        initializer_range=1.0,
-    )
-    torch.manual_seed(seed)
-    LlamaForCausalLM(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
-
-
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread() -> Iterator[None]:
     """Tiny models on a small CPU: one intra-op thread is about 10x faster than several fighting
@@ -484,7 +278,7 @@ def tiny(tmp_path_factory) -> TinyModels:
     pytest.importorskip("transformers")
     pytest.importorskip("sentencepiece")
     root = tmp_path_factory.mktemp("tiny-models")
-    spm_bytes = _train_sentencepiece()
+    spm_bytes = train_sentencepiece()
     return TinyModels(
         marian_root=build_marian(root / "marian" / "en-de", spm_bytes, seed=0).parent,
         marian_mute=build_marian(root / "mute" / "en-de", spm_bytes, seed=0, mute=True),
@@ -606,7 +400,7 @@ def test_model_version_is_recorded_and_follows_the_model(tiny, tmp_path):
     assert Seq2SeqBackend(copy, device="cpu", max_new_tokens=4).model_version == version
 
     retrained = tmp_path / "retrained"
-    build_marian(retrained / "en-de", _train_sentencepiece(), seed=1)  # same shapes, new weights
+    build_marian(retrained / "en-de", train_sentencepiece(), seed=1)  # same shapes, new weights
     changed = Seq2SeqBackend(retrained, device="cpu", max_new_tokens=4, model_name="marian")
     assert changed.model_version != version
     with TranslationCache(tmp_path / "c.sqlite") as cache:
