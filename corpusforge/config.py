@@ -43,8 +43,17 @@ class WorkspaceSettings(_Strict):
 
 
 class ExecutorSettings(_Strict):
-    kind: Literal["local"] = Field("local", description="Executor of pipeline steps.")
-    workers: int = Field(0, ge=0, description="Worker processes for partitioned steps (local executor); 0 = one per core.")
+    kind: Literal["local", "ray"] = Field(
+        "local", description="Executor of pipeline steps: local processes, or Ray tasks (needs corpusforge[ray])."
+    )
+    workers: int = Field(
+        0, ge=0, description="Worker processes for partitioned steps (local), or CPUs of the local Ray (ray); 0 = all cores."
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Address of a running Ray cluster, e.g. ray://head:10001 or auto; null starts a local Ray. "
+        "The workspace and the inputs must be on a filesystem every Ray node sees.",
+    )
 
 
 class LabelStudioSettings(_Strict):
@@ -70,10 +79,24 @@ class SadAnnotationSettings(_Strict):
     epochs: int = Field(10, ge=1, description="Training epochs of the strategy classifier.")
 
 
+class PolyRefuseAnnotationSettings(_Strict):
+    """Proofreading of PolyRefuse translations (annotation/recipes/polyrefuse.py)."""
+
+    annotators: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="Proofreaders per language code, e.g. {de = [\"anna\", \"bernd\"], yo = [\"ade\"]}: each language's "
+        "items go only to its own proofreaders. A language with items and no proofreader is an error naming it.",
+    )
+    audit_fraction: float = Field(0.05, ge=0, le=1, description="Share of the unflagged translations of each language sent as an audit sample.")
+    overlap: int = Field(1, ge=1, description="Proofreaders per item.")
+    seed: int = Field(0, description="Seed of the audit sample and the routing.")
+
+
 class AnnotationSettings(_Strict):
     backend: Literal["label_studio"] = "label_studio"
     label_studio: LabelStudioSettings = LabelStudioSettings()
     sad: SadAnnotationSettings = SadAnnotationSettings()
+    polyrefuse: PolyRefuseAnnotationSettings = PolyRefuseAnnotationSettings()
 
 
 class Settings(_Strict):

@@ -60,9 +60,10 @@ PROMPTS = Table(
     ),
 )
 
-# Proofreading state of a row: nothing to do (English, or every automatic check passed) or waiting
-# for a person (at least one check flagged it; see annotation/recipes/polyrefuse.py).
-PROOFREADING: tuple[str, ...] = ("not_needed", "pending")
+# Proofreading state of a row: nothing to do (English, or every automatic check passed), waiting
+# for a person (at least one check flagged it; see annotation/recipes/polyrefuse.py), or what a
+# person decided (pipelines/polyrefuse/corrections.py): accepted, edited or rejected.
+PROOFREADING: tuple[str, ...] = ("not_needed", "pending", "accepted", "edited", "rejected")
 # backend of the English rows: the source itself, not a translation
 SOURCE_BACKEND = "source"
 
@@ -96,11 +97,27 @@ _ROW_COLUMNS = (
     Column("flags", ListOf(String()), "Automatic checks that fired (pipelines/polyrefuse/checks.py); empty for English."),
     Column("flag_reasons", ListOf(String()), "One readable sentence per flag."),
     Column(
+        "back_translation",
+        String(),
+        "The translation translated back into English (translation.back_translation); null when none was configured.",
+        nullable=True,
+    ),
+    Column(
         "proofreading",
         String(),
-        "not_needed (English, or no check fired) or pending (flagged: waits for a person).",
+        "not_needed (English, or no check fired), pending (flagged: waits for a person), or a person's verdict: "
+        "accepted, edited (instruction is the person's text) or rejected (instruction is null).",
         allowed=PROOFREADING,
     ),
+    Column(
+        "instruction_machine",
+        String(),
+        "The machine (or published) translation a person edited or rejected; null otherwise.",
+        nullable=True,
+    ),
+    Column("proofread_by", String(), "The annotator whose verdict applies; null when not proofread.", nullable=True),
+    Column("proofread_at", String(), "When that verdict was given (UTC, ISO 8601); null when not proofread.", nullable=True),
+    Column("proofreading_note", String(), "The annotator's note, if any.", nullable=True),
 )
 
 ROWS = Table(

@@ -10,7 +10,8 @@ indicator columns or small summary frames, and GX checks them, naming failing ro
   ``allow_declared_missing`` says: a language with no translation cannot be released; narrow
   ``polyrefuse.languages`` instead.
 * ``coverage.<lang>`` (one per configured language): every prompt id of every split is present in
-  that language or declared missing (``missing``). Declared-missing prompts fail the check unless
+  that language or declared missing (``missing``, or a row whose translation a proofreader
+  rejected: ``proofreading`` = rejected, instruction null). Declared-missing prompts fail the check unless
   ``validation.allow_declared_missing`` is true; either way the details name the gaps (label,
   split, count, reason). Undeclared absences always fail. Failing ids: ``<prompt_id>:<lang>``.
 * ``counts.per_split_label``: per language, label and split, rows present + declared missing ==
@@ -18,7 +19,7 @@ indicator columns or small summary frames, and GX checks them, naming failing ro
 * ``languages.language_id.agreement``: per translated language, the share of rows without the
   ``language`` flag >= ``validation.min_language_agreement``.
 * ``rows.instruction.not_empty``: no row's text is null or blank (declared-missing prompts have no
-  rows, so they are not judged here).
+  rows, and rejected rows count as declared missing, so neither is judged here).
 * ``rows.label.same_across_languages``, ``rows.category.same_across_languages``: a prompt id has
   one label and one category (null included) in every language;
   ``rows.prompt_id.known``: every row's prompt id is an English prompt.
@@ -64,14 +65,17 @@ def polyrefuse_tables(tables: dict[str, pl.DataFrame], languages: tuple[str, ...
 def _coverage(prompts: pl.DataFrame, rows: pl.DataFrame, missing: pl.DataFrame, languages: tuple[str, ...], allow: bool) -> pl.DataFrame:
     """One row per (configured language, prompt): present, declared missing or absent."""
     grid = pl.DataFrame({"lang": list(languages)}).join(prompts.select("prompt_id", "split", "label"), how="cross")
-    present = rows.select("prompt_id", "lang").unique().with_columns(pl.lit(True).alias("_present"))
+    rejected = pl.col("proofreading") == "rejected"
+    present = rows.filter(~rejected).select("prompt_id", "lang").unique().with_columns(pl.lit(True).alias("_present"))
+    refused = rows.filter(rejected).select("prompt_id", "lang").unique().with_columns(pl.lit(True).alias("_rejected"))
     declared = missing.select("lang", "split", "label").unique().with_columns(pl.lit(True).alias("_declared"))
     out = (
         grid.join(present, on=["prompt_id", "lang"], how="left")
+        .join(refused, on=["prompt_id", "lang"], how="left")
         .join(declared, on=["lang", "split", "label"], how="left")
         .with_columns(
             pl.when(pl.col("_present")).then(pl.lit(PRESENT))
-            .when(pl.col("_declared")).then(pl.lit(DECLARED))
+            .when(pl.col("_declared") | pl.col("_rejected")).then(pl.lit(DECLARED))
             .otherwise(pl.lit(ABSENT)).alias("status"),
             (pl.col("prompt_id") + ":" + pl.col("lang")).alias("coverage_id"),
         )
@@ -128,7 +132,8 @@ def _languages(rows: pl.DataFrame, languages: tuple[str, ...]) -> pl.DataFrame:
 
 def _row_indicators(rows: pl.DataFrame, prompts: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns(
-        pl.col("instruction").fill_null("").str.strip_chars().str.len_chars().gt(0).alias("instruction_not_empty"),
+        pl.when(pl.col("proofreading") == "rejected").then(None)  # declared missing: judged by coverage
+        .otherwise(pl.col("instruction").fill_null("").str.strip_chars().str.len_chars().gt(0)).alias("instruction_not_empty"),
         pl.col("prompt_id").is_in(prompts.get_column("prompt_id").implode()).alias("prompt_known"),
         (pl.col("label").n_unique().over("prompt_id") == 1).alias("label_same_across_languages"),
         (pl.col("category").n_unique().over("prompt_id") == 1).alias("category_same_across_languages"),
@@ -178,13 +183,17 @@ def polyrefuse_checks(tables: dict[str, pl.DataFrame], settings: PolyRefuseSetti
         n = {s: int((mine.get_column("status") == s).sum()) for s in (PRESENT, DECLARED, ABSENT)}
         parts = [f"{n[PRESENT]:,} of {mine.height:,} prompts present"]
         lang_gaps = gaps.filter(pl.col("lang") == lang)
-        if n[DECLARED]:
+        if lang_gaps.height:
             cells = ", ".join(f"{LABEL.names[g['label']]} {g['split']} {g['prompts']:,}" for g in lang_gaps.iter_rows(named=True))
             reasons = list(dict.fromkeys(lang_gaps.get_column("reason").to_list()))
             reason = reasons[0] if len(reasons[0]) <= REASON_CHARS else reasons[0][: REASON_CHARS - 3] + "..."
             if len(reasons) > 1:
                 reason += f" (+{len(reasons) - 1} other reason{'s' if len(reasons) > 2 else ''}: see the missing table)"
-            parts.append(f"declared missing {n[DECLARED]:,} ({cells}; {'allowed' if allow else 'not allowed'}): {reason}")
+            parts.append(f"declared missing {int(lang_gaps.get_column('prompts').sum()):,} ({cells}; {'allowed' if allow else 'not allowed'}): {reason}")
+        n_rejected = rows.filter((pl.col("lang") == lang) & (pl.col("proofreading") == "rejected")).height
+        if n_rejected:
+            parts.append(f"rejected at proofreading {n_rejected:,} (counted as declared missing; "
+                         f"{'allowed' if allow else 'not allowed'}): retranslate or edit them in the proofreading project")
         if n[ABSENT]:
             parts.append(f"absent and not declared missing {n[ABSENT]:,}")
         details[name] = "; ".join(parts)

@@ -120,13 +120,21 @@ def _uninterrupted(action: Callable[[], None]) -> None:
 
 # --------------------------------------------------------------------------- the labelling loop
 
-DatasetArg = Annotated[str, typer.Argument(help="Dataset name (sad).")]
+DatasetArg = Annotated[str, typer.Argument(help="Dataset name: sad (strategy labelling) or polyrefuse (proofreading; push, pull, simulate).")]
 SetOptA = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a setting, e.g. --set annotation.sad.overlap=2 (repeatable).")]
 
 
-def _settings(dataset: str, config, workspace, set_):
-    if dataset != "sad":
-        raise typer.BadParameter(f"no annotation recipe for {dataset!r}; available: sad")
+PROOFREADING_COMMANDS = ("push", "pull", "simulate")
+
+
+def _settings(dataset: str, config, workspace, set_, command: str = ""):
+    if dataset not in ("sad", "polyrefuse"):
+        raise typer.BadParameter(f"no annotation recipe for {dataset!r}; available: sad, polyrefuse")
+    if dataset == "polyrefuse" and command not in PROOFREADING_COMMANDS:
+        raise typer.BadParameter(
+            f"`annotate {command}` is for SAD labelling; PolyRefuse proofreading has {', '.join(PROOFREADING_COMMANDS)} "
+            "(a pull turns the verdicts into corrections: apply them with `corpusforge build polyrefuse --corrections latest`)"
+        )
     return resolve(config, workspace, set_)[0]
 
 
@@ -158,7 +166,9 @@ def push_cmd(
     """Create or update the labelling project and import the routed items (idempotent, resumable)."""
     from corpusforge.ops import annotate as ops
 
-    settings = _settings(dataset, config, workspace, set_)
+    settings = _settings(dataset, config, workspace, set_, "push")
+    if dataset == "polyrefuse":
+        return _push_proofreading(settings)
     with _bar("pushing tasks") as bar:
         report, plan = ops.push(
             settings, progress=bar, preannotator=preannotator, all_items=all_items,
@@ -174,10 +184,12 @@ def push_cmd(
 
 @app.command("pull")
 def pull_cmd(dataset: DatasetArg, workspace: WorkspaceOpt = None, config: ConfigOpt = None, set_: SetOptA = None) -> None:
-    """Export the annotations into a new immutable snapshot and report agreement."""
+    """Export the annotations into a new immutable snapshot and report agreement (SAD) or corrections (PolyRefuse)."""
     from corpusforge.ops import annotate as ops
 
-    settings = _settings(dataset, config, workspace, set_)
+    settings = _settings(dataset, config, workspace, set_, "pull")
+    if dataset == "polyrefuse":
+        return _pull_proofreading(settings)
     with _bar("parsing annotations") as bar:
         report, paths = ops.pull(settings, progress=bar)
     c = report.changes
@@ -197,7 +209,7 @@ def agreement_cmd(dataset: DatasetArg, workspace: WorkspaceOpt = None, config: C
     """Print the agreement of the latest pull (and rewrite its report)."""
     from corpusforge.ops import annotate as ops
 
-    report, paths = ops.agreement(_settings(dataset, config, workspace, set_))
+    report, paths = ops.agreement(_settings(dataset, config, workspace, set_, "agreement"))
     out.print(report.to_markdown(), markup=False, highlight=False)
     _say(f"Heatmaps: {', '.join(str(p) for k, p in paths.items() if k.startswith('confusion'))}")
 
@@ -207,7 +219,7 @@ def merge_cmd(dataset: DatasetArg, workspace: WorkspaceOpt = None, config: Confi
     """Merge the latest pull (and adjudications) into labels; queue what the policy cannot settle."""
     from corpusforge.ops import annotate as ops
 
-    outcome = ops.merge(_settings(dataset, config, workspace, set_))
+    outcome = ops.merge(_settings(dataset, config, workspace, set_, "merge"))
     counts = ", ".join(f"{k} {v:,}" for k, v in outcome.counts.items())
     _say(f"Merged snapshot {outcome.snapshot}: {counts}.")
     _say(f"Labels: {outcome.dir / 'labels.parquet'}")
@@ -227,7 +239,7 @@ def adjudicate_cmd(
     """Send the merge queue to the adjudication project, or (--pull) fetch the decisions."""
     from corpusforge.ops import annotate as ops
 
-    settings = _settings(dataset, config, workspace, set_)
+    settings = _settings(dataset, config, workspace, set_, "adjudicate")
     if pull:
         report = ops.adjudication_pull(settings)
         _say(f"Adjudication snapshot {report.snapshot}: {report.judgments:,} decisions. Run `corpusforge annotate merge {dataset}` to apply them.")
@@ -254,7 +266,9 @@ def simulate_cmd(
 
     if not simulated:
         raise typer.BadParameter("simulated annotations are for demos, tests and benchmarks only: pass --simulated to confirm")
-    settings = _settings(dataset, config, workspace, set_)
+    settings = _settings(dataset, config, workspace, set_, "simulate")
+    if dataset == "polyrefuse":
+        return _simulate_proofreading(settings, seed)
     configured = list(settings.annotation.sad.annotators)
     names = ["sim-adjudicator"] if adjudicator else configured or [f"sim-annotator-{k + 1}" for k in range(annotators)]
     with _bar("submitting annotations") as bar:
@@ -269,10 +283,48 @@ def train_cmd(dataset: DatasetArg, workspace: WorkspaceOpt = None, config: Confi
     """Train the strategy classifier on merged human labels; compare it with the rules on held-out labels."""
     from corpusforge.ops import annotate as ops
 
-    settings = _settings(dataset, config, workspace, set_)
+    settings = _settings(dataset, config, workspace, set_, "train")
     with _bar("training epochs") as bar:
         epochs = settings.annotation.sad.epochs
         outcome = ops.train(settings, progress=lambda epoch, loss: bar(epoch, epochs))
     _say(f"{outcome.model_name}: trained on {outcome.n_train:,} items, evaluated on {outcome.n_heldout:,} held-out items.")
     out.print(outcome.table_markdown, markup=False, highlight=False)
     _say(f"Model: {outcome.model_dir}. Use it: corpusforge annotate push {dataset} --preannotator model")
+
+
+# --------------------------------------------------------------------------- PolyRefuse proofreading
+
+
+def _push_proofreading(settings) -> None:
+    from corpusforge.ops import proofread
+
+    with _bar("pushing proofreading tasks") as bar:
+        report, plan = proofread.push(settings, progress=bar)
+    _say(f"Proofreading project {report.project_id}: {report.created:,} tasks created, {report.already:,} already there"
+         + (f", {report.recovered:,} recovered from an interrupted push" if report.recovered else "") + f" ({report.seconds:.1f}s).")
+    _say("Items by language and flag: " + ", ".join(f"{'/'.join(k)} {n}" for k, n in sorted(plan.strata.items())))
+    _say(f"Proofread at {report.project_url}")
+
+
+def _pull_proofreading(settings) -> None:
+    from corpusforge.ops import proofread
+
+    with _bar("parsing verdicts") as bar:
+        outcome = proofread.pull(settings, progress=bar)
+    report = outcome.report
+    _say(f"Snapshot {report.snapshot.name}: {report.judgments:,} verdicts on {report.tasks:,} tasks, "
+         f"{report.rejected:,} quarantined ({report.seconds:.1f}s).")
+    _say("Corrections: " + (", ".join(f"{k} {v:,}" for k, v in outcome.counts.items()) or "none yet") + f" -> {outcome.corrections}")
+    if outcome.problems:
+        shown = "; ".join(f"{i}: {p}" for i, p in outcome.problems[:3])
+        console.print(f"[yellow]warning:[/yellow] {len(outcome.problems):,} items not settled (not applied), e.g. {shown}",
+                      highlight=False, soft_wrap=True)
+    _say("Apply them: corpusforge build polyrefuse --sources ... --corrections latest")
+
+
+def _simulate_proofreading(settings, seed: int) -> None:
+    from corpusforge.ops import proofread
+
+    with _bar("submitting verdicts") as bar:
+        report = proofread.simulate(settings, seed=seed, progress=bar)
+    _say(f"{report.submitted:,} simulated verdicts submitted ({report.already:,} already there).")

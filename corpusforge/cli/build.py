@@ -21,12 +21,14 @@ def build_sad_cmd(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes for partitioned steps.")] = None,
+    executor: Annotated[str | None, typer.Option("--executor", help="local or ray: overrides executor.kind (ray needs the ray extra installed).")] = None,
     labels: Annotated[str | None, typer.Option(help="Merged human labels to apply: a labels.parquet, or 'latest' (the newest `corpusforge annotate merge sad`).")] = None,
 ) -> None:
     """Build SAD dialogues from r/ChangeMyView dumps or the published release."""
     from corpusforge.ops import sad
 
     overrides = list(set_ or []) + ([f"executor.workers={workers}"] if workers else [])
+    overrides += [f"executor.kind={json.dumps(executor)}"] if executor else []
     settings, ws = resolve(config, workspace, overrides)
     with PipelineBars(console) as progress:
         result = sad.build(input, settings, progress, labels=labels)
@@ -36,25 +38,39 @@ def build_sad_cmd(
 @app.command("polyrefuse")
 def build_polyrefuse_cmd(
     sources: Annotated[Path, typer.Option("--sources", help="English sources: the folder holding splits/ (and raw/, processed/alpaca.json), or the six split files.")],
-    backend: Annotated[Optional[str], typer.Option("--backend", help="Translation backend (polyrefuse.translation.backend): published.")] = None,
+    backend: Annotated[Optional[str], typer.Option("--backend", help="Translation backend (polyrefuse.translation.backend): published, seq2seq, causal or http.")] = None,
     translations: Annotated[Optional[Path], typer.Option("--translations", help="published backend: folder of <label>_<split>_translated_<lang>.json files.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="seq2seq / causal: the local model directory; http: the served model name.")] = None,
+    url: Annotated[Optional[str], typer.Option("--url", help="http backend: the OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")] = None,
+    back_translation: Annotated[Optional[str], typer.Option("--back-translation", help="Back-translation backend: none, same (the translation model), or set polyrefuse.translation.back_translation.* for another.")] = None,
+    corrections: Annotated[Optional[str], typer.Option("--corrections", help="Proofreading corrections to apply: latest (the last `annotate pull polyrefuse`), a corrections.parquet, or none.")] = None,
     languages: LanguagesOpt = None,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    executor: Annotated[str | None, typer.Option("--executor", help="local or ray: overrides executor.kind (ray needs the ray extra installed).")] = None,
 ) -> None:
     """Build PolyRefuse: English prompts, translations, automatic checks, one row per prompt and language."""
     from corpusforge.ops import polyrefuse
 
-    overrides = list(set_ or [])
+    overrides = list(set_ or []) + ([f"executor.kind={json.dumps(executor)}"] if executor else [])
     if backend is not None:
         overrides.append(f"polyrefuse.translation.backend={json.dumps(backend)}")
     if translations is not None:
         overrides.append(f"polyrefuse.translation.translations_dir={json.dumps(str(translations.expanduser().resolve()))}")
+    if model is not None:
+        if backend == "http" or url is not None:  # a served model's name
+            overrides.append(f"polyrefuse.translation.model.model={json.dumps(model)}")
+        else:  # a local model directory (checked, with the advice, when the build starts)
+            overrides.append(f"polyrefuse.translation.model.model_dir={json.dumps(str(Path(model).expanduser().resolve()))}")
+    if url is not None:
+        overrides.append(f"polyrefuse.translation.model.url={json.dumps(url)}")
+    if back_translation is not None:
+        overrides.append(f"polyrefuse.translation.back_translation.backend={json.dumps(back_translation)}")
     overrides += languages_override(languages)
     settings, ws = resolve(config, workspace, overrides)
     with PipelineBars(console) as progress:
-        result = polyrefuse.build(sources, settings, progress)
+        result = polyrefuse.build(sources, settings, progress, corrections=polyrefuse.corrections_file(settings, corrections))
     print_step_table("PolyRefuse build", result)
     bad = {k: v for d in result.dropped().values() for k, v in d.items()}
     if bad:

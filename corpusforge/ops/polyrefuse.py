@@ -43,18 +43,43 @@ __all__ = ["build", "validate", "latest_verdict", "release", "export", "ReleaseR
 # --------------------------------------------------------------------------- build
 
 
-def build(sources: Path, settings: Settings, progress: Progress = NO_PROGRESS) -> BuildResult:
-    """Build the candidate from ``sources`` (and ``polyrefuse.translation``) into the workspace."""
+def corrections_file(settings: Settings, value: str | None) -> Path | None:
+    """``--corrections``: None or "none" -> no corrections; "latest" -> the last proofreading pull's
+    corrections (an error when there is none); else the path of a corrections.parquet."""
+    if value is None or value == "none":
+        return None
+    if value == "latest":
+        from corpusforge.ops.proofread import latest_corrections
+
+        found = latest_corrections(settings)
+        if found is None:
+            raise CorpusforgeError(
+                "no proofreading corrections in this workspace yet: run `corpusforge annotate pull polyrefuse` "
+                "(or give --corrections FILE, or leave --corrections out)"
+            )
+        return found
+    return Path(value).expanduser()
+
+
+def build(sources: Path, settings: Settings, progress: Progress = NO_PROGRESS, corrections: Path | None = None) -> BuildResult:
+    """Build the candidate from ``sources`` (and ``polyrefuse.translation``) into the workspace;
+    ``corrections``: a proofreading corrections file to apply. Model translations are cached in
+    ``<workspace>/polyrefuse/translations.sqlite``."""
     ws = Workspace.at(settings.workspace.path)
     stages = ws.stages(DATASET)
-    executor = make_executor(settings.executor.kind, settings.executor.workers)
-    result = build_polyrefuse(sources, settings.polyrefuse, stages, executor, progress, hash_file=ws.hash_file)
+    executor = make_executor(settings.executor.kind, settings.executor.workers, settings.executor.ray_address)
+    result = build_polyrefuse(
+        sources, settings.polyrefuse, stages, executor, progress, hash_file=ws.hash_file, corrections=corrections
+    )
     atomic_write_json(
         stages / BUILD_RECORD,
         {
             "candidate_fingerprint": candidate_fingerprint(stages),
             "sources": str(result.inputs.layout.root),
             "translations": str(result.inputs.translations_dir) if result.inputs.translations_dir else None,
+            "corrections": result.inputs.corrections.path if result.inputs.corrections else None,
+            "model_identity": result.inputs.model_identity,
+            "back_translation_identity": result.inputs.back_translation_identity,
             "inputs": [{"name": name, "sha256": sha, "bytes": size} for name, sha, size in result.inputs.files],
             "settings": describe(settings)["polyrefuse"],
         },

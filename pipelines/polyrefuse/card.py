@@ -15,7 +15,7 @@ import polars as pl
 
 from pipelines.polyrefuse.checks import CHECKS
 from pipelines.polyrefuse.settings import PolyRefuseSettings
-from schemas.polyrefuse import LABEL, SPLITS
+from schemas.polyrefuse import LABEL, PROOFREADING, SPLITS
 
 TITLE = "PolyRefuse: harmful and harmless prompts in 14 languages"
 SUMMARY = (
@@ -34,7 +34,7 @@ CELLS: tuple[tuple[str, str], ...] = tuple((label, split) for label in reversed(
 
 def release_statistics(rows: pl.DataFrame, missing: pl.DataFrame, languages: tuple[str, ...]) -> dict[str, Any]:
     """Counts, flag statistics and gaps of ``languages`` (rows/missing as in the candidate)."""
-    stats: dict[str, Any] = {"languages": list(languages), "rows": {}, "flags": {}, "gaps": []}
+    stats: dict[str, Any] = {"languages": list(languages), "rows": {}, "flags": {}, "proofreading": {}, "models": {}, "gaps": []}
     for lang in languages:
         mine = rows.filter(pl.col("lang") == lang)
         counts = {f"{label}/{split}": 0 for label, split in CELLS}
@@ -47,6 +47,13 @@ def release_statistics(rows: pl.DataFrame, missing: pl.DataFrame, languages: tup
         per_check["flagged_rows"] = int((mine.get_column("flags").list.len() > 0).sum())
         per_check["pending_proofreading"] = int((mine.get_column("proofreading") == "pending").sum())
         stats["flags"][lang] = per_check
+        status = {name: 0 for name in PROOFREADING}
+        status.update({name: int(n) for name, n in mine.group_by("proofreading").len().iter_rows()})
+        stats["proofreading"][lang] = status
+        stats["models"][lang] = [
+            {"backend": b, "model": m, "model_version": v, "rows": int(n)}
+            for b, m, v, n in mine.group_by("backend", "model", "model_version").len().sort("len", descending=True).iter_rows()
+        ]
     for gap in missing.filter(pl.col("lang").is_in(list(languages))).sort("lang", "label", "split").iter_rows(named=True):
         stats["gaps"].append(
             {"lang": gap["lang"], "label": LABEL.names[gap["label"]], "split": gap["split"], "prompts": gap["prompts"], "reason": gap["reason"]}
@@ -82,12 +89,18 @@ def card_body(settings: PolyRefuseSettings, stats: dict[str, Any], translations_
         "config (a prompt that the harmful test split lists twice under two categories hashes its category too).",
         "",
         "Translations: backend `" + settings.translation.backend + "`"
-        + (f" (PolyRefuse's published files, folder `{Path(translations_from).name}`)" if translations_from else "")
-        + "; `model_version` is the first 12 hex digits of the source file's sha256. English rows have backend "
-        "`source`.",
+        + (
+            (f" (PolyRefuse's published files, folder `{Path(translations_from).name}`)" if translations_from else "")
+            + "; `model_version` is the first 12 hex digits of the source file's sha256"
+            if settings.translation.backend == "published"
+            else " (" + ", ".join(sorted({f"`{m['model']}` version `{m['model_version']}`" for lang in languages
+                                         for m in stats["models"][lang] if m["backend"] != "source"})) + ")"
+        )
+        + ". English rows have backend `source`.",
         "",
         "Automatic checks (flags with reasons; no text is changed): " + ", ".join(f"`{c}`" for c in CHECKS)
-        + ". Flagged rows have `proofreading = pending` (people check them); the others `not_needed`.",
+        + ". Flagged rows have `proofreading = pending` until a person checks them (then `accepted`, `edited` "
+        "with the original kept in `instruction_machine`, or `rejected` with a null text); the others `not_needed`.",
         "",
         "Configs: one per language (" + ", ".join(f"`{l}`" for l in languages) + ") with the splits train, "
         "validation and test, and `parallel` (one row per prompt, one column per language; null where missing).",
@@ -107,7 +120,16 @@ def card_body(settings: PolyRefuseSettings, stats: dict[str, Any], translations_
     for lang in languages:
         f = stats["flags"][lang]
         lines.append(f"| {lang} | " + " | ".join(f"{f[c]:,}" for c in CHECKS) + f" | {f['flagged_rows']:,} | {f['pending_proofreading']:,} |")
-    lines += ["", "English rows are the source: they are not checked.", "", "## Declared gaps", ""]
+    lines += [
+        "", "English rows are the source: they are not checked.", "",
+        "## Proofreading", "",
+        "| lang | " + " | ".join(PROOFREADING) + " |",
+        "|---|" + "---:|" * len(PROOFREADING),
+    ]
+    for lang in languages:
+        status = stats["proofreading"][lang]
+        lines.append(f"| {lang} | " + " | ".join(f"{status[name]:,}" for name in PROOFREADING) + " |")
+    lines += ["", "## Declared gaps", ""]
     if stats["gaps"]:
         lines += ["| lang | label | split | prompts | reason |", "|---|---|---|---:|---|"]
         for g in stats["gaps"]:

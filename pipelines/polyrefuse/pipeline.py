@@ -3,8 +3,16 @@
 ::
 
     import (sources dir [+ translations dir] -> prompts, translations, missing; bad rows -> rejects)
+      [-> translate (model backends: en -> every language, cached; pipelines/polyrefuse/machine_translation.py)]
+      [-> back_translate (translation.back_translation: every translation back into English, cached)]
       -> check (automatic translation checks: flags with reasons, no edits)
-      -> assemble (one row per prompt and language, English included: the release candidate)
+      [corrections (a proofreading corrections file, when given: pipelines/polyrefuse/corrections.py)]
+      -> assemble (one row per prompt and language, English included, corrections applied: the candidate)
+
+Partitions. Published translations are a few thousand rows: one partition. With a model backend
+the prompts are split into ``translation.partitions`` partitions by a hash of their id, and every
+later step works partition by partition (a prompt's rows, in every language, stay in its
+partition), so translation tasks run in parallel (worker processes, or a Ray cluster).
 
 Inputs. ``sources_dir`` is the folder of the English sources: ``splits/`` (the six published
 split files), ``raw/`` (the raw benchmark files) and ``processed/alpaca.json``, or a folder that
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -45,6 +54,14 @@ from pipelines.core.fileio import sha256_file
 from pipelines.core.stage import StageStore
 from pipelines.core.step import Emitter, Input, MapStep, Output, Pipeline, SourceStep, SourceUnit, StepResult
 from pipelines.polyrefuse.checks import CHECKS, run_checks
+from pipelines.polyrefuse.corrections import CORRECTIONS_SCHEMA, apply_corrections, read_corrections
+from pipelines.polyrefuse.machine_translation import (
+    BACK_TRANSLATIONS_SCHEMA,
+    ModelStepParams,
+    back_translate_partition,
+    model_identity,
+    translate_partition,
+)
 from pipelines.polyrefuse.published import MISSING_SCHEMA, TRANSLATIONS_SCHEMA, import_published, published_file, with_published_harmless_test
 from pipelines.polyrefuse.settings import SOURCE_LANGUAGE, PolyRefuseSettings, only
 from pipelines.polyrefuse.sources import RAW_FILES, SPLIT_FILE_STEMS, read_splits, rebuild_splits
@@ -63,8 +80,14 @@ _PROMPT_COLUMNS = tuple(PROMPTS.column_names)
 _TRANSLATION_COLUMNS = tuple(TRANSLATIONS_SCHEMA.names())
 
 
-def _zero_partition(df: pl.DataFrame, partitions: int) -> pl.Series:
-    return pl.Series("p", [0] * df.height, dtype=pl.Int32)
+def by_prompt_id(df: pl.DataFrame, partitions: int) -> pl.Series:
+    """Partition of each row: crc32 of its prompt id modulo ``partitions`` (stable across runs and
+    library versions); tables without prompt ids (the declared gaps) go to partition 0."""
+    if "prompt_id" not in df.columns or partitions == 1:
+        return pl.Series("p", [0] * df.height, dtype=pl.Int32)
+    return df.get_column("prompt_id").map_elements(
+        lambda pid: zlib.crc32(pid.encode()) % partitions, return_dtype=pl.Int32, skip_nulls=False
+    )
 
 
 # --------------------------------------------------------------------------- inputs
@@ -104,12 +127,19 @@ class PolyRefuseInputs:
     translations_dir: Path | None
     unit: SourceUnit
     files: tuple[tuple[str, str, int], ...]  # (path relative to its folder, sha256, bytes)
+    corrections: SourceUnit | None = None  # a proofreading corrections file
+    model_identity: str | None = None  # translation model (model backends)
+    back_translation_identity: str | None = None  # back-translation model, when configured
 
 
 def resolve_inputs(
-    sources_dir: Path | str, settings: PolyRefuseSettings, hash_file: Callable[[Path], str] = sha256_file
+    sources_dir: Path | str,
+    settings: PolyRefuseSettings,
+    hash_file: Callable[[Path], str] = sha256_file,
+    corrections: Path | None = None,
 ) -> PolyRefuseInputs:
-    """Check the input folders and fingerprint every file the import reads (content hashes)."""
+    """Check the inputs, fingerprint every file the import reads (content hashes) and identify
+    the models (their files' hash, or a server's model id: this also checks that it answers)."""
     sources_dir = Path(sources_dir)
     if not sources_dir.is_dir():
         raise InputError(
@@ -150,7 +180,18 @@ def resolve_inputs(
             records.append((f"translations/{path.relative_to(translations_dir).as_posix()}", hash_file(path), path.stat().st_size))
     combined = hashlib.sha256("".join(f"{name}\t{sha}\n" for name, sha, _ in records).encode()).hexdigest()
     unit = SourceUnit(str(layout.root), combined, sum(size for _, _, size in records))
-    return PolyRefuseInputs(layout, translations_dir, unit, tuple(records))
+    correction_unit = None
+    if corrections is not None:
+        corrections = Path(corrections)
+        if not corrections.is_file():
+            raise InputError(corrections, "no such corrections file",
+                             "Give the corrections.parquet of a proofreading pull (`corpusforge annotate pull polyrefuse`)")
+        correction_unit = SourceUnit(str(corrections.resolve()), hash_file(corrections), corrections.stat().st_size)
+    translation = settings.translation
+    identity = model_identity(translation.backend, translation.model) if translation.uses_model and settings.translated_languages else None
+    back = translation.back_translation_backend()
+    back_identity = model_identity(*back) if back is not None and settings.translated_languages else None
+    return PolyRefuseInputs(layout, translations_dir, unit, tuple(records), correction_unit, identity, back_identity)
 
 
 # --------------------------------------------------------------------------- step functions
@@ -261,14 +302,29 @@ def check_translations(frames: dict[str, pl.DataFrame], params: PolyRefuseSettin
         return StepResult({"checked": pl.DataFrame(schema=CHECKED_SCHEMA)})
     english = frames["prompts"].select("prompt_id", pl.col("instruction_en").alias("source"))
     rows = translations.join(english, on="prompt_id", how="left", maintain_order="left")
-    checked = run_checks(rows.select("prompt_id", "lang", "source", "translation"), params.checks)
+    if "back_translations" in frames:
+        rows = rows.join(frames["back_translations"].select("prompt_id", "lang", "back_translation"),
+                         on=["prompt_id", "lang"], how="left", maintain_order="left")
+    else:
+        rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias("back_translation"))
+    checked = run_checks(rows.select("prompt_id", "lang", "source", "translation", "back_translation"), params.checks)
     counters = {f"flagged_{name}": int(checked.get_column(f"flag_{name}").sum()) for name in CHECKS}
     counters["flagged_rows"] = int((checked.get_column("flags").list.len() > 0).sum())
     return StepResult({"checked": checked.select(CHECKED_SCHEMA.names())}, counters=counters)
 
 
+def order_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows in release order: language (canonical order), label, split, position in the split file."""
+    order = {lang: i for i, lang in enumerate(LANGUAGES)}
+    return rows.sort(
+        pl.col("lang").replace_strict(order, return_dtype=pl.Int32), "label",
+        pl.col("split").replace_strict({s: i for i, s in enumerate(SPLITS)}, return_dtype=pl.Int32), "position",
+    )
+
+
 def assemble_rows(frames: dict[str, pl.DataFrame], params: None) -> StepResult:
-    """One row per prompt and language (English from the prompts), ordered by language, split, label, position."""
+    """One row per prompt and language (English from the prompts), ordered by language, label,
+    split, position; back-translations joined and proofreading corrections applied when given."""
     prompts = frames["prompts"]
     no_flags = pl.lit([], dtype=pl.List(pl.String))
     english = prompts.with_columns(
@@ -279,91 +335,150 @@ def assemble_rows(frames: dict[str, pl.DataFrame], params: None) -> StepResult:
         pl.lit(None, dtype=pl.String).alias("model_version"),
         no_flags.alias("flags"),
         no_flags.alias("flag_reasons"),
+        pl.lit(None, dtype=pl.String).alias("back_translation"),
     )
+    back = frames.get("back_translations", pl.DataFrame(schema=BACK_TRANSLATIONS_SCHEMA))
     translated = (
         frames["translations"]
         .join(prompts, on="prompt_id", how="inner")
         .join(frames["checked"].select("prompt_id", "lang", "flags", "flag_reasons"), on=["prompt_id", "lang"], how="left")
+        .join(back.select("prompt_id", "lang", "back_translation"), on=["prompt_id", "lang"], how="left")
         .with_columns(
             pl.col("translation").alias("instruction"),
             pl.col("flags").fill_null(no_flags),
             pl.col("flag_reasons").fill_null(no_flags),
         )
     )
-    columns = [c for c in ROWS.column_names if c not in ("row_id", "proofreading")]
-    rows = pl.concat([english.select(columns), translated.select(columns)], how="vertical")
-    order = {lang: i for i, lang in enumerate(LANGUAGES)}
-    rows = (
-        rows.with_columns(
-            (pl.col("prompt_id") + ":" + pl.col("lang")).alias("row_id"),
-            pl.when(pl.col("flags").list.len() > 0).then(pl.lit("pending")).otherwise(pl.lit("not_needed")).alias("proofreading"),
-            pl.col("lang").replace_strict(order, return_dtype=pl.Int32).alias("_lang"),
-            pl.col("split").replace_strict({s: i for i, s in enumerate(SPLITS)}, return_dtype=pl.Int32).alias("_split"),
-        )
-        .sort("_lang", "label", "_split", "position")
-        .select(ROWS.column_names)
+    provenance = ("proofreading", "instruction_machine", "proofread_by", "proofread_at", "proofreading_note")
+    columns = [c for c in ROWS.column_names if c != "row_id" and c not in provenance]
+    rows = pl.concat([english.select(columns), translated.select(columns)], how="vertical").with_columns(
+        (pl.col("prompt_id") + ":" + pl.col("lang")).alias("row_id"),
+        pl.when(pl.col("flags").list.len() > 0).then(pl.lit("pending")).otherwise(pl.lit("not_needed")).alias("proofreading"),
+        *[pl.lit(None, dtype=pl.String).alias(c) for c in provenance[1:]],
     )
+    rejects = []
+    counters: dict[str, int] = {}
+    if "corrections" in frames:
+        rows, correction_rejects, counters = apply_corrections(rows, frames["corrections"])
+        rejects.append(correction_rejects)
+    rows = order_rows(rows).select(ROWS.column_names)
     dangling = frames["translations"].join(prompts, on="prompt_id", how="anti")
-    rejects = None
     if dangling.height:  # cannot happen with the published backend (rows are aligned to prompts)
-        rejects = dangling.select(
+        rejects.append(dangling.select(
             (pl.col("prompt_id") + ":" + pl.col("lang")).alias("record_id"),
             pl.lit("unknown_prompt").alias("drop_reason"),
             pl.lit("a translation of a prompt id that is not among the English prompts").alias("detail"),
-        )
-    counters = {"pending_proofreading": int((rows.get_column("proofreading") == "pending").sum())}
+        ))
+    for status, n in rows.group_by("proofreading").len().iter_rows():
+        counters[f"proofreading_{status}"] = n
     outputs = {"rows": rows, "missing": frames["missing"], "prompts": prompts}
-    return StepResult(outputs, rejects=rejects, counters=counters)
+    return StepResult(outputs, rejects=pl.concat(rejects) if rejects else None, counters=counters)
 
 
 # --------------------------------------------------------------------------- declaration
 
 
-def polyrefuse_pipeline(inputs: PolyRefuseInputs, settings: PolyRefuseSettings) -> Pipeline:
+def polyrefuse_pipeline(inputs: PolyRefuseInputs, settings: PolyRefuseSettings, cache_path: Path | None = None) -> Pipeline:
+    """The steps for these inputs and settings (see the module docstring); ``cache_path`` is the
+    translation cache of the model steps (default: ``translations.sqlite`` beside the stages)."""
+    translation = settings.translation
     import_params = ImportParams(
         settings=only(settings, "languages", "sources", "translation").model_copy(
-            update={"translation": settings.translation.model_copy(update={"translations_dir": None})}
+            update={"translation": translation.model_copy(update={"translations_dir": None})}
         ),
         translations_dir=str(inputs.translations_dir) if inputs.translations_dir is not None else None,
     )
-    source = SourceStep(
+    modelled = translation.uses_model and bool(settings.translated_languages)
+    partitions = translation.partitions if modelled else 1
+    steps: list = [SourceStep(
         name="import",
         version="1",
         description="English prompts (split files or rebuild), published translations, declared gaps.",
         read=read_sources,
         outputs=(Output.of(PROMPTS), Output("translations", TRANSLATIONS_SCHEMA), Output.of(MISSING)),
-        partition_by=_zero_partition,
+        partition_by=by_prompt_id,
         units=(inputs.unit,),
-        partitions=1,  # a few thousand rows: one partition
+        partitions=partitions,
         params=import_params,
-    )
-    check = MapStep(
+    )]
+    translations = "import.translations"
+    cache = str(cache_path) if cache_path is not None else ""
+
+    def model_params(backend: str, model, identity: str | None, languages: tuple[str, ...]) -> ModelStepParams:
+        return ModelStepParams(backend=backend, model=model, model_identity=identity or "", languages=languages, cache_path=cache)
+
+    def gpu(model) -> tuple[tuple[str, float], ...]:
+        return (("num_gpus", model.gpus_per_task),) if model.gpus_per_task else ()
+
+    if modelled:
+        steps.append(_map_step(
+            "translate", "Machine translation of every English prompt into every configured language (cached).",
+            translate_partition,
+            (Input("prompts", "import.prompts", ("prompt_id", "instruction_en")),),
+            (Output("translations", TRANSLATIONS_SCHEMA),),
+            model_params(translation.backend, translation.model, inputs.model_identity, settings.translated_languages),
+            gpu(translation.model),
+        ))
+        translations = "translate.translations"
+    back = translation.back_translation_backend()
+    check_inputs = [
+        Input("translations", translations, ("prompt_id", "lang", "translation")),
+        Input("prompts", "import.prompts", ("prompt_id", "instruction_en"), broadcast=True),
+    ]
+    assemble_inputs = [
+        Input("prompts", "import.prompts", _PROMPT_COLUMNS),
+        Input("translations", translations, _TRANSLATION_COLUMNS),
+        Input("checked", "check.checked", ("prompt_id", "lang", "flags", "flag_reasons")),
+        Input("missing", "import.missing", tuple(MISSING.column_names)),
+    ]
+    if back is not None and settings.translated_languages:
+        steps.append(_map_step(
+            "back_translate", "Every translation back into English, for the back-translation check (cached).",
+            back_translate_partition,
+            (Input("translations", translations, ("prompt_id", "lang", "translation")),),
+            (Output("back_translations", BACK_TRANSLATIONS_SCHEMA),),
+            model_params(back[0], back[1], inputs.back_translation_identity, ()),
+            gpu(back[1]),
+        ))
+        bt = Input("back_translations", "back_translate.back_translations", ("prompt_id", "lang", "back_translation"))
+        check_inputs.append(bt)
+        assemble_inputs.append(bt)
+    steps.append(MapStep(
         name="check",
-        version="1",
+        version="2",
         description="Automatic translation checks: flags with readable reasons, no edits.",
         transform=check_translations,
-        inputs=(
-            Input("translations", "import.translations", ("prompt_id", "lang", "translation")),
-            Input("prompts", "import.prompts", ("prompt_id", "instruction_en"), broadcast=True),
-        ),
+        inputs=tuple(check_inputs),
         outputs=(Output("checked", CHECKED_SCHEMA),),
         params=only(settings, "checks"),
-    )
-    assemble = MapStep(
+    ))
+    if inputs.corrections is not None:
+        steps.append(SourceStep(
+            name="corrections",
+            version="1",
+            description="Proofreading corrections (annotation layer), checked.",
+            read=read_corrections,
+            outputs=(Output("corrections", CORRECTIONS_SCHEMA),),
+            partition_by=by_prompt_id,
+            units=(inputs.corrections,),
+            partitions=partitions,
+        ))
+        assemble_inputs.append(Input("corrections", "corrections.corrections", tuple(CORRECTIONS_SCHEMA.names())))
+    steps.append(MapStep(
         name=FINAL_STEP,
-        version="1",
-        description="One row per prompt and language, English included; proofreading state from the flags.",
+        version="2",
+        description="One row per prompt and language, English included; proofreading state from the flags and corrections.",
         transform=assemble_rows,
-        inputs=(
-            Input("prompts", "import.prompts", _PROMPT_COLUMNS, broadcast=True),
-            Input("translations", "import.translations", _TRANSLATION_COLUMNS),
-            Input("checked", "check.checked", ("prompt_id", "lang", "flags", "flag_reasons")),
-            Input("missing", "import.missing", tuple(MISSING.column_names), broadcast=True),
-        ),
+        inputs=tuple(assemble_inputs),
         # the prompts pass through, so that the candidate is the outputs of one step
         outputs=(Output.of(ROWS), Output.of(MISSING), Output.of(PROMPTS)),
-    )
-    return Pipeline("polyrefuse", (source, check, assemble))
+    ))
+    return Pipeline("polyrefuse", tuple(steps))
+
+
+def _map_step(name, description, transform, inputs, outputs, params, resources) -> MapStep:
+    return MapStep(name=name, version="1", description=description, transform=transform, inputs=inputs,
+                   outputs=outputs, params=params, resources=resources)
 
 
 @dataclass
@@ -387,10 +502,18 @@ def build_polyrefuse(
     executor: Executor | None = None,
     progress: Progress = NO_PROGRESS,
     hash_file: Callable[[Path], str] = sha256_file,
+    corrections: Path | None = None,
+    cache_path: Path | None = None,
 ) -> BuildResult:
-    """Build the PolyRefuse release candidate under ``stages_root``; unchanged steps are skipped."""
-    inputs = resolve_inputs(sources_dir, settings, hash_file)
-    outcomes = (executor or LocalExecutor()).run(polyrefuse_pipeline(inputs, settings), Path(stages_root), progress)
+    """Build the PolyRefuse release candidate under ``stages_root``; unchanged steps are skipped.
+
+    ``corrections``: a proofreading corrections file to apply; ``cache_path``: the translation
+    cache of the model backends (default ``<stages_root>/../translations.sqlite``).
+    """
+    inputs = resolve_inputs(sources_dir, settings, hash_file, corrections)
+    cache_path = Path(cache_path) if cache_path is not None else Path(stages_root).resolve().parent / "translations.sqlite"
+    pipeline = polyrefuse_pipeline(inputs, settings, cache_path)
+    outcomes = (executor or LocalExecutor()).run(pipeline, Path(stages_root), progress)
     return BuildResult(inputs, outcomes, Path(stages_root))
 
 
@@ -399,9 +522,13 @@ def read_candidate(stages_root: Path) -> dict[str, pl.DataFrame]:
     store = StageStore(Path(stages_root))
     if store.fingerprint_of(FINAL_STEP) is None:
         raise InputError(stages_root, "no completed PolyRefuse build here", "Run `corpusforge build polyrefuse --sources ...` first")
-    return {
-        table.name: store.read(FINAL_STEP, table.name, table.polars_schema()) for table in (PROMPTS, ROWS, MISSING)
-    }
+    tables = {table.name: store.read(FINAL_STEP, table.name, table.polars_schema()) for table in (PROMPTS, ROWS, MISSING)}
+    # partitions are stored one after another: restore the release order
+    tables["rows"] = order_rows(tables["rows"])
+    tables["prompts"] = tables["prompts"].sort(
+        "label", pl.col("split").replace_strict({s: i for i, s in enumerate(SPLITS)}, return_dtype=pl.Int32), "position"
+    )
+    return tables
 
 
 def candidate_fingerprint(stages_root: Path) -> str | None:

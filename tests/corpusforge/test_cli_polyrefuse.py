@@ -132,3 +132,27 @@ def test_an_unknown_language_is_a_clear_error(tmp_path):
     assert squeeze("unknown language code(s) 'xx'; supported: en, de, es, fr, it, nl, pl, ja, ko, zh, ar, th, ru, yo") in message
     proc = cf("build", "polyrefuse", "--sources", str(SOURCES), "--languages", "de", "-w", str(tmp_path / "ws"), cwd=REPO, check=False)
     assert proc.returncode == 2 and "--translationsDIR" in squeeze(proc.stderr)
+
+
+def test_model_backend_through_the_command_line_and_its_errors(tmp_path):
+    from tests.pipelines.polyrefuse.openai_stub import OpenAIStub
+    from tests.pipelines.polyrefuse.test_model_build import write_sources
+
+    sources = write_sources(tmp_path / "src")
+    ws = str(tmp_path / "ws")
+    small = ("--set", "polyrefuse.sources.harmless_sizes=[3, 3, 3]")
+    with OpenAIStub() as stub:
+        proc = cf("build", "polyrefuse", "--sources", str(sources), "--backend", "http", "--url", stub.url,
+                  "--model", stub.model_id, "--back-translation", "same", "--languages", "de", "-w", ws, *small, cwd=REPO)
+        assert "translate" in proc.stdout and "back_translate" in proc.stdout
+        assert len(stub.completions()) == 2 * 6 * 3  # 18 prompts, there and back
+    # the server is gone: a clear error naming it, no traceback
+    proc = cf("build", "polyrefuse", "--sources", str(sources), "--backend", "http", "--url", stub.url,
+              "--model", stub.model_id, "--languages", "de,ja", "-w", ws, *small, cwd=REPO, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert squeeze(f"cannot reach the translation server at {stub.url}/v1/models") in squeeze(proc.stderr)
+    proc = cf("build", "polyrefuse", "--sources", str(sources), "--backend", "seq2seq", "--model", str(tmp_path / "no-model"),
+              "--languages", "de", "-w", ws, *small, cwd=REPO, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "neverdownloaded" in squeeze(proc.stderr)
+    proc = cf("build", "polyrefuse", "--sources", str(sources), "--backend", "http", "--languages", "de", "-w", ws, *small, cwd=REPO, check=False)
+    assert proc.returncode == 2 and "model.url" in squeeze(proc.stderr)

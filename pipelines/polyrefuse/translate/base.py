@@ -107,6 +107,10 @@ class BackendUnreachableError(BackendError):
     """The translation server could not be reached at all."""
 
 
+class ModelNotFoundError(CorpusforgeError, FileNotFoundError):
+    """A local model directory that does not exist (nothing is ever downloaded in its place)."""
+
+
 @dataclass(frozen=True)
 class TranslationRequest:
     """One text to translate. ``key`` is the caller's id (e.g. a prompt id and language)."""
@@ -233,10 +237,10 @@ DTYPES = ("float32", "bfloat16", "float16")
 
 
 def require_model_dir(path: Path | str, what: str) -> Path:
-    """The local model directory, or a ``FileNotFoundError`` that says nothing will be downloaded."""
+    """The local model directory, or a :class:`ModelNotFoundError` that says nothing will be downloaded."""
     model_dir = Path(path).expanduser()
     if not model_dir.is_dir():
-        raise FileNotFoundError(
+        raise ModelNotFoundError(
             f"{what} model directory {model_dir} does not exist. Models are loaded from local folders "
             "only and never downloaded: save the model there first (save_pretrained, or a copy of its files)."
         )

@@ -216,3 +216,26 @@ def test_config_selects_the_ray_executor(tmp_path, ray_owner):
     with_address = load_settings(None, ["executor.kind=ray", "executor.ray_address=auto"], env={})
     assert with_address.executor.ray_address == "auto"
 
+
+# --------------------------------------------------------------------------- PolyRefuse translation on Ray
+
+
+def test_polyrefuse_translation_runs_as_ray_tasks_with_the_local_results(tmp_path, ray_owner):
+    """The translate and back-translate steps, one Ray task per partition, share the SQLite cache
+    and a real HTTP translation server; the candidate equals the local executor's."""
+    from pipelines.polyrefuse.pipeline import build_polyrefuse, read_candidate as polyrefuse_candidate
+    from tests.pipelines.polyrefuse.openai_stub import OpenAIStub
+    from tests.pipelines.polyrefuse.test_model_build import http_settings, write_sources
+
+    sources = write_sources(tmp_path / "src")
+    with OpenAIStub() as stub:
+        settings = http_settings(stub, languages=("de", "ja"), back_translation={"backend": "same"}, partitions=PARTITIONS)
+        on_ray = build_polyrefuse(sources, settings, tmp_path / "ray" / "stages", RayExecutor())
+        sent = len(stub.completions())
+        local = build_polyrefuse(sources, settings, tmp_path / "local" / "stages", LocalExecutor(1))
+    assert on_ray.steps["translate"].stats["tasks"] == PARTITIONS
+    assert on_ray.steps["translate"].stats["counters"]["translated"] == 2 * 18 and sent == 2 * 2 * 18
+    assert local.steps["translate"].stats["counters"]["translated"] == 2 * 18  # its own cache: translated again
+    expected = polyrefuse_candidate(tmp_path / "local" / "stages")
+    for table, frame in polyrefuse_candidate(tmp_path / "ray" / "stages").items():
+        assert frame.equals(expected[table]), table
