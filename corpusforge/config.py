@@ -23,6 +23,7 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.core.errors import CorpusforgeError
+from pipelines.facts.settings import FactsSettings
 from pipelines.polyrefuse.settings import PolyRefuseSettings
 from pipelines.sad.settings import SadSettings
 
@@ -104,6 +105,7 @@ class Settings(_Strict):
     executor: ExecutorSettings = ExecutorSettings()
     sad: SadSettings = SadSettings()
     polyrefuse: PolyRefuseSettings = PolyRefuseSettings()
+    facts: FactsSettings = FactsSettings()
     annotation: AnnotationSettings = AnnotationSettings()
 
 

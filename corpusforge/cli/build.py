@@ -87,6 +87,44 @@ def build_polyrefuse_cmd(
     out.print(f"Candidate ready in {ws.stages('polyrefuse')}. Next: corpusforge validate polyrefuse", soft_wrap=True)
 
 
+@app.command("facts")
+def build_facts_cmd(
+    facts: Annotated[Path, typer.Option("--facts", help="Facts: a KLAR folder (<lang>/<relation>.json) or a table (.jsonl, .csv, .parquet: lang, relation, index, subject, object[, subject_aliases, object_aliases]).")],
+    corpus: Annotated[list[Path], typer.Option("--corpus", help="Corpus shards or folders of shards (Dolma-style .jsonl/.gz/.zst, parquet with a text column, .txt one document per line); repeatable.")],
+    checkpoints: Annotated[Optional[str], typer.Option("--checkpoints", help="Training steps for cumulative counts, comma-separated (needs facts.corpus.step_field or facts.order_file).")] = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (local) or CPUs of a local Ray.")] = None,
+    executor: Annotated[str | None, typer.Option("--executor", help="local or ray: overrides executor.kind (for a cluster also set executor.ray_address).")] = None,
+) -> None:
+    """Count, for every fact, the corpus documents that mention its subject, its object and both."""
+    from corpusforge.ops import facts as ops
+
+    overrides = list(set_ or []) + ([f"executor.workers={workers}"] if workers else [])
+    overrides += [f"executor.kind={json.dumps(executor)}"] if executor else []
+    if checkpoints is not None:
+        steps = [s.strip() for s in checkpoints.split(",") if s.strip()]
+        if not all(s.isdigit() for s in steps):
+            raise typer.BadParameter(f"--checkpoints takes training steps such as 1000,2000, got {checkpoints!r}")
+        overrides.append(f"facts.checkpoints=[{', '.join(steps)}]")
+    settings, ws = resolve(config, workspace, overrides)
+    with PipelineBars(console) as progress:
+        result = ops.build(facts, corpus, settings, progress)
+    print_step_table("Fact frequencies", result)
+    count = result.steps["count"].stats
+    skipped = count["dropped"]
+    if skipped:
+        console.print(
+            f"[yellow]warning:[/yellow] skipped {', '.join(f'{k} {v:,}' for k, v in sorted(skipped.items()))}; file, line "
+            f"and reason of each are in {ws.stages('facts')}/count/_rejects/", highlight=False, soft_wrap=True,
+        )
+    merged = result.steps["merge"].stats["counters"]
+    out.print(f"{count['counters'].get('documents', 0):,} documents in {count['tasks']:,} shards; "
+              f"{merged.get('facts_with_cooccurrence', 0):,} of {merged.get('facts', 0):,} facts co-occur at least once.", soft_wrap=True)
+    out.print(f"Candidate ready in {ws.stages('facts')}. Next: corpusforge validate facts", soft_wrap=True)
+
+
 def print_step_table(title: str, result) -> None:
     table = Table(title=title, show_lines=False)
     for col in ("step", "status", "rows out", "dropped"):

@@ -27,16 +27,6 @@ from tests.pipelines.sad.dumps import thread, write_lines
 PARTITIONS = 4
 
 
-@pytest.fixture(scope="module")
-def ray_owner():
-    """One local Ray for the module, started (and at the end shut down) by a RayExecutor."""
-    owner = RayExecutor(num_cpus=2)
-    ray = owner.connect()
-    yield owner
-    owner.close()
-    assert not ray.is_initialized()
-
-
 class RecordingProgress(Progress):
     def __init__(self) -> None:
         self.totals: dict[str, int] = {}

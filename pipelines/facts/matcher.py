@@ -1,0 +1,190 @@
+"""Which fact phrases a document mentions: normalisation, boundary rules, one pass per batch.
+
+Semantics (every rule is a setting of :class:`MatchSettings`; these are the defaults):
+
+* Text and phrases are NFKC-normalised and casefolded (:func:`normalise`).
+* A document counts once for a phrase if the phrase occurs in it at least once.
+* A phrase whose first and last characters are both Han, Hiragana, Katakana or Thai
+  (``substring_scripts``) matches as any substring: those scripts are written without spaces.
+* Any other phrase must start and end at a boundary: the character before the start and the
+  character after the end are not *word characters*, i.e. not a letter, digit or combining mark
+  of a script written with spaces (a letter of a ``substring_scripts`` script is not a word
+  character, so "Obama" matches in "オバマ大統領とObamaは"; "Turkeys" does not match "Turkey").
+  For facts of ``start_only_languages`` (Korean and Turkish, where suffixes attach to the word)
+  only the start must be a boundary.
+
+Engine. The distinct normalised phrases of every language form one Aho-Corasick automaton
+(polars ``str.extract_many``, Rust, overlapping matches) that finds, per document, every phrase
+occurring as a substring: one pass per batch, no per-fact scan. The candidates that need a
+boundary are then confirmed on the document itself (:meth:`PhraseSet.match`): a document
+usually holds few distinct candidates, and each is confirmed with ``str.find`` over its
+occurrences. A phrase string that serves facts of two languages with different boundary rules is
+one automaton pattern with two rules, confirmed separately.
+
+Counting. :meth:`PhraseSet.match` gives (document, phrase) pairs; :mod:`pipelines.facts.count`
+turns them into per-fact document counts (subject, object, both).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+RULES = ("substring", "both", "start")  # substring: anywhere; both / start: which ends need a boundary
+
+
+class MatchSettings(BaseModel):
+    """How phrases match documents (``facts.matching`` in ``corpusforge.toml``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    normalisation: str = Field("NFKC", description="Unicode normalisation of text and phrases (NFKC, NFC, or none).")
+    casefold: bool = Field(True, description="Casefold text and phrases (str.casefold).")
+    substring_scripts: tuple[str, ...] = Field(
+        ("Han", "Hiragana", "Katakana", "Thai"),
+        description="A phrase whose first and last characters are of these scripts matches as any substring; their "
+        "letters are not word characters for the boundary rule.",
+    )
+    start_only_languages: tuple[str, ...] = Field(
+        ("ko", "tr"), description="Facts of these languages need a boundary at the start only (suffixes attach)."
+    )
+
+
+# Code point ranges of the scripts written without spaces (Unicode blocks; Han includes the
+# extensions and compatibility ideographs, Katakana the halfwidth forms and phonetic extensions).
+SCRIPT_RANGES: dict[str, tuple[tuple[int, int], ...]] = {
+    "Han": ((0x2E80, 0x2FDF), (0x3005, 0x3007), (0x3021, 0x3029), (0x3038, 0x303B), (0x3400, 0x4DBF),
+            (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FA1F), (0x30000, 0x323AF)),
+    "Hiragana": ((0x3041, 0x309F), (0x1B001, 0x1B11F)),
+    "Katakana": ((0x30A0, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F), (0x1B000, 0x1B000)),
+    "Thai": ((0x0E00, 0x0E7F),),
+    "Lao": ((0x0E80, 0x0EFF),),
+    "Khmer": ((0x1780, 0x17FF),),
+    "Myanmar": ((0x1000, 0x109F),),
+}
+
+
+def normalise(text: str, settings: MatchSettings) -> str:
+    if settings.normalisation != "none":
+        text = unicodedata.normalize(settings.normalisation, text)
+    return text.casefold() if settings.casefold else text
+
+
+def normalise_many(texts: Iterable[str], settings: MatchSettings) -> list[str]:
+    """:func:`normalise` of each text; ASCII text (most of a web corpus) skips the Unicode tables
+    (NFKC leaves ASCII as it is, and its casefold is its lower case)."""
+    form, fold = settings.normalisation, settings.casefold
+    out = []
+    for text in texts:
+        if text.isascii():
+            out.append(text.lower() if fold else text)
+            continue
+        if form != "none":
+            text = unicodedata.normalize(form, text)
+        out.append(text.casefold() if fold else text)
+    return out
+
+
+class CharClasses:
+    """Whether a character is a word character (for boundaries) or of a substring script."""
+
+    def __init__(self, substring_scripts: Sequence[str]) -> None:
+        unknown = [s for s in substring_scripts if s not in SCRIPT_RANGES]
+        if unknown:
+            raise ValueError(f"unknown script(s) {unknown}; known: {', '.join(SCRIPT_RANGES)}")
+        self.ranges = tuple(r for s in substring_scripts for r in SCRIPT_RANGES[s])
+        self._word: dict[str, bool] = {}
+
+    def in_substring_script(self, char: str) -> bool:
+        cp = ord(char)
+        return any(lo <= cp <= hi for lo, hi in self.ranges)
+
+    def is_word(self, char: str) -> bool:
+        """A letter, digit or mark of a script written with spaces."""
+        known = self._word.get(char)
+        if known is None:
+            category = unicodedata.category(char)
+            known = category[0] in "LNM" and not self.in_substring_script(char)
+            self._word[char] = known
+        return known
+
+
+@dataclass(frozen=True)
+class PhraseSet:
+    """The compiled phrases. ``patterns``: the distinct normalised strings (automaton order);
+    ``rules``: per pattern, the distinct rules it is confirmed with, as (rule, phrase id) pairs;
+    ``phrases``: phrase id -> (pattern index, rule)."""
+
+    settings: MatchSettings
+    patterns: tuple[str, ...]
+    rules: tuple[tuple[tuple[str, int], ...], ...]
+    n_phrases: int
+
+    @classmethod
+    def build(cls, phrases: Sequence[tuple[str, str]], settings: MatchSettings | None = None) -> "PhraseSet":
+        """``phrases``: (text, language) pairs, one per phrase id (their position). Texts are
+        normalised here; an empty one is a ``ValueError`` naming its position (the fact readers
+        quarantine empty phrases before this)."""
+        settings = settings or MatchSettings()
+        classes = CharClasses(settings.substring_scripts)
+        index: dict[str, int] = {}
+        rules: list[list[tuple[str, int]]] = []
+        for pid, (text, lang) in enumerate(phrases):
+            norm = normalise(text, settings).strip()
+            if not norm:
+                raise ValueError(f"phrase {pid} ({text!r}, {lang}) is empty after normalisation")
+            if classes.in_substring_script(norm[0]) and classes.in_substring_script(norm[-1]):
+                rule = "substring"
+            elif lang in settings.start_only_languages:
+                rule = "start"
+            else:
+                rule = "both"
+            k = index.setdefault(norm, len(index))
+            if k == len(rules):
+                rules.append([])
+            rules[k].append((rule, pid))
+        return cls(settings, tuple(index), tuple(tuple(r) for r in rules), len(phrases))
+
+    def match(self, texts: Sequence[str], *, normalised: bool = False) -> pl.DataFrame:
+        """Distinct (``doc``: position in ``texts``, ``phrase``: phrase id) pairs of the phrases
+        each text mentions."""
+        docs = texts if normalised else normalise_many(texts, self.settings)
+        if not docs or not self.patterns:
+            return pl.DataFrame(schema={"doc": pl.UInt32, "phrase": pl.UInt32})
+        found = pl.Series("m", docs, dtype=pl.String).str.extract_many(list(self.patterns), overlapping=True)
+        candidates = (
+            pl.DataFrame({"m": found})
+            .with_row_index("doc")
+            .explode("m")
+            .drop_nulls()
+            .unique(maintain_order=True)
+        )
+        pattern_of = {p: i for i, p in enumerate(self.patterns)}
+        classes = CharClasses(self.settings.substring_scripts)
+        doc_out: list[int] = []
+        phrase_out: list[int] = []
+        for doc, text in candidates.iter_rows():
+            k = pattern_of[text]
+            for rule, pid in self.rules[k]:
+                if rule == "substring" or _bounded(docs[doc], text, rule == "both", classes):
+                    doc_out.append(doc)
+                    phrase_out.append(pid)
+        return pl.DataFrame({"doc": doc_out, "phrase": phrase_out}, schema={"doc": pl.UInt32, "phrase": pl.UInt32})
+
+
+def _bounded(doc: str, phrase: str, both_ends: bool, classes: CharClasses) -> bool:
+    """Whether ``phrase`` occurs in ``doc`` with a boundary before it (and after it)."""
+    is_word = classes.is_word
+    n = len(phrase)
+    start = doc.find(phrase)
+    while start >= 0:
+        if start == 0 or not is_word(doc[start - 1]):
+            end = start + n
+            if not both_ends or end == len(doc) or not is_word(doc[end]):
+                return True
+        start = doc.find(phrase, start + 1)
+    return False
