@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable, Sequence
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 RULES = ("substring", "both", "start")  # substring: anywhere; both / start: which ends need a boundary
+MATCH_SCHEMA = pl.Schema({"doc": pl.UInt32, "phrase": pl.UInt32})
 
 
 class MatchSettings(BaseModel):
@@ -154,26 +156,37 @@ class PhraseSet:
         each text mentions."""
         docs = texts if normalised else normalise_many(texts, self.settings)
         if not docs or not self.patterns:
-            return pl.DataFrame(schema={"doc": pl.UInt32, "phrase": pl.UInt32})
+            return pl.DataFrame(schema=MATCH_SCHEMA)
         found = pl.Series("m", docs, dtype=pl.String).str.extract_many(list(self.patterns), overlapping=True)
         candidates = (
-            pl.DataFrame({"m": found})
+            pl.DataFrame({"m": found.list.unique()})
             .with_row_index("doc")
             .explode("m")
             .drop_nulls()
-            .unique(maintain_order=True)
+            .join(self._table, left_on="m", right_on="pattern", how="inner")
         )
-        pattern_of = {p: i for i, p in enumerate(self.patterns)}
-        classes = CharClasses(self.settings.substring_scripts)
-        doc_out: list[int] = []
-        phrase_out: list[int] = []
-        for doc, text in candidates.iter_rows():
-            k = pattern_of[text]
-            for rule, pid in self.rules[k]:
-                if rule == "substring" or _bounded(docs[doc], text, rule == "both", classes):
-                    doc_out.append(doc)
-                    phrase_out.append(pid)
-        return pl.DataFrame({"doc": doc_out, "phrase": phrase_out}, schema={"doc": pl.UInt32, "phrase": pl.UInt32})
+        todo = candidates.filter(pl.col("rule") != "substring")
+        classes = self._classes
+        keep = [
+            rule == "substring" or _bounded(docs[doc], text, rule == "both", classes)
+            for doc, text, rule in candidates.select("doc", "m", "rule").iter_rows()
+        ] if todo.height else None
+        confirmed = candidates if keep is None else candidates.filter(pl.Series(keep, dtype=pl.Boolean))
+        return confirmed.select("doc", "phrases").explode("phrases").rename({"phrases": "phrase"}).cast(MATCH_SCHEMA)
+
+    @cached_property
+    def _table(self) -> pl.DataFrame:
+        """pattern text -> rule -> the phrase ids it confirms (one boundary check serves them all)."""
+        rows = [(self.patterns[k], rule, pid) for k, rules in enumerate(self.rules) for rule, pid in rules]
+        return (
+            pl.DataFrame(rows, schema={"pattern": pl.String, "rule": pl.String, "phrase": pl.UInt32}, orient="row")
+            .group_by("pattern", "rule", maintain_order=True)
+            .agg(pl.col("phrase").alias("phrases"))
+        )
+
+    @cached_property
+    def _classes(self) -> "CharClasses":
+        return CharClasses(self.settings.substring_scripts)
 
 
 def _bounded(doc: str, phrase: str, both_ends: bool, classes: CharClasses) -> bool:
