@@ -20,6 +20,8 @@ from schemas.table import Table
 # A config becomes a folder name and a `datasets` config name; a split becomes a file-name prefix
 # and a `datasets` split name (which may not contain '-').
 CONFIG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ATTACHMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\.[A-Za-z0-9]+$")
+RESERVED_NAMES = frozenset({"README.md", "manifest.json", "checksums.sha256"})
 SPLIT_RE = re.compile(r"^[A-Za-z0-9_]+$")
 DEFAULT_SPLIT = "train"
 DEFAULT_SPLIT_ORDER: tuple[str, ...] = ("train", "validation", "test")
@@ -73,6 +75,9 @@ class ReleaseSpec:
     max_rows_per_file: int = DEFAULT_MAX_ROWS_PER_FILE
     row_group_size: int | None = None
     split_order: Sequence[str] = DEFAULT_SPLIT_ORDER
+    # Extra files shipped beside the card (e.g. a plot the card shows): name -> bytes; checksummed
+    # and listed in the manifest like every other file.
+    attachments: Mapping[str, bytes] = field(default_factory=dict)
 
     def split_column_of(self, config: str) -> str | None:
         if isinstance(self.split_column, Mapping):
@@ -115,6 +120,14 @@ class ReleaseSpec:
                 raise InvalidReleaseSpecError(
                     f"config {name!r}: the frame lacks released columns {missing}; it has {df.columns}"
                 )
+        for name, data in self.attachments.items():
+            if not isinstance(name, str) or not ATTACHMENT_RE.match(name) or name in RESERVED_NAMES or name in self.configs:
+                raise InvalidReleaseSpecError(
+                    f"invalid attachment name {name!r}: a plain file name (pattern {ATTACHMENT_RE.pattern}), not "
+                    f"{', '.join(sorted(RESERVED_NAMES))} nor a config name"
+                )
+            if not isinstance(data, bytes):
+                raise InvalidReleaseSpecError(f"attachments[{name!r}] must be bytes, not {type(data)}")
         if self.max_rows_per_file < 1:
             raise InvalidReleaseSpecError("max_rows_per_file must be >= 1")
         if self.row_group_size is not None and self.row_group_size < 1:

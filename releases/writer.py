@@ -77,6 +77,10 @@ def write_release(spec: ReleaseSpec, releases_root: str | Path, *, created_at: d
             summary = _write_config(tmp, spec, name, table, files)
             summaries.append(summary)
 
+        for name, data in sorted(spec.attachments.items()):
+            _write_bytes(tmp / name, data)
+            files[name] = file_record(tmp / name)
+
         card = render_card(spec.card, dataset=spec.dataset, version=spec.version, configs=summaries)
         _write_bytes(tmp / CARD_NAME, card.encode("utf-8"))
         files[CARD_NAME] = file_record(tmp / CARD_NAME)

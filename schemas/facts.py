@@ -61,3 +61,17 @@ RELEASE_COUNTS = Table(
     description="Document counts per fact (config per language, and all).",
     columns=(Column("fact", String(), "<lang>:<index>.", unique=True), *_FACT_COLUMNS, *_COUNT_COLUMNS),
 )
+
+RELEASE_CHECKPOINTS = Table(
+    name="fact_counts_at_checkpoints",
+    primary_key="row",
+    description="Cumulative document counts per fact at each requested training step (config checkpoints).",
+    columns=(
+        Column("row", String(), "<lang>:<index>@<checkpoint>.", unique=True),
+        Column("lang", String(), "Language code of the surface forms."),
+        Column("relation", String(), "KLAR relation."),
+        Column("index", Int(64), "Fact index."),
+        Column("checkpoint", Int(64), "Training step: documents with step <= checkpoint are counted."),
+        *_COUNT_COLUMNS,
+    ),
+)

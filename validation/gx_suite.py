@@ -10,6 +10,8 @@
 * :func:`run_checks` validates polars frames with GX (pandas backend; an ephemeral context whose
   only Data Docs site is a local folder), writes the results and the Data Docs, and maps every
   expectation result back to a :class:`~validation.report.CheckResult`.
+* :func:`validate_checks` runs a dataset's checks and writes its whole report (results.json,
+  report.html, summary.json, Data Docs): what a ``validate_<dataset>`` function ends with.
 
 GX never sees a list or struct column (it would pickle the whole frame to fingerprint it, about
 10x slower): :func:`table_checks` keeps scalar columns only (a nested column's not-null check runs
@@ -30,13 +32,13 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Iterable
+from typing import Any, Collection, Iterable, Mapping, Sequence
 
 import pandas as pd
 import polars as pl
 
 from schemas.table import ColumnCheck, Label, ListOf, Table
-from validation.report import MAX_FAILING_IDS, CheckResult
+from validation.report import MAX_FAILING_IDS, CheckResult, ValidationReport
 
 AUTO_INDEX_ABOVE = 2000  # id_mode="auto": failing rows above which GX gets ids as the index
 RESULTS_LIST_CAP = 1000  # entries kept per unexpected_* list in results.json
@@ -548,3 +550,50 @@ def run_checks(
     return SuiteRun(
         success=success, checks=checks, results=results, data_docs_index=index, timings=timings, id_modes=modes
     )
+
+
+def validate_checks(
+    checks: TableChecks,
+    out_dir: Path,
+    *,
+    dataset: str,
+    name: str,
+    counts: dict[str, int],
+    table_order: Sequence[str] = (),
+    details: Mapping[str, str] | None = None,
+    id_mode: str = "auto",
+    data_docs: bool = True,
+    prepare_seconds: float = 0.0,
+    started: float | None = None,
+) -> ValidationReport:
+    """Run ``checks`` with GX and write the report: results.json, report.html, summary.json and
+    (``data_docs``) the Data Docs site, all under ``out_dir``.
+
+    ``name`` names the GX run; ``dataset`` the report. ``details`` replaces a check's details by
+    name (what polars computed about it). Checks are reported in ``table_order`` (other tables
+    after), schema checks first within a table. ``prepare_seconds`` (building the frames) and
+    ``started`` (``time.perf_counter()`` at the start, for the ``total`` timing) only feed the
+    timings.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter() if started is None else started
+    run = run_checks(checks.frames, checks.specs, out_dir, name=name, id_mode=id_mode, build_docs=data_docs)
+    for check in run.checks:
+        if details and check.name in details:
+            check.details = details[check.name]
+    order = {t: i for i, t in enumerate(table_order)}
+    report = ValidationReport(
+        dataset=dataset,
+        success=run.success,
+        checks=sorted(run.checks, key=lambda c: (order.get(c.table, len(order)), c.origin != "schema")),
+        counts=counts,
+        out_dir=out_dir,
+        data_docs_index=run.data_docs_index,
+        results_path=out_dir / "results.json",
+        timings={"prepare_polars": prepare_seconds, **run.timings},
+    )
+    report.write_html(out_dir / "report.html")
+    report.timings["total"] = time.perf_counter() - started
+    report.write_summary(out_dir / "summary.json")
+    return report

@@ -35,7 +35,7 @@ import polars as pl
 
 from pipelines.polyrefuse.settings import SOURCE_LANGUAGE, PolyRefuseSettings
 from schemas.polyrefuse import LABEL, MISSING, ROWS, SPLITS
-from validation.gx_suite import CheckSpec, GXFrame, TableChecks, run_checks, table_checks
+from validation.gx_suite import CheckSpec, GXFrame, TableChecks, table_checks, validate_checks
 from validation.report import ValidationReport
 
 __all__ = ["validate_polyrefuse", "polyrefuse_checks", "polyrefuse_tables"]
@@ -237,33 +237,15 @@ def validate_polyrefuse(
     returns them; ``settings`` gives the languages and ``settings.validation`` the rules.
     Raises ``ValueError`` when a table is absent.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     checks, details = polyrefuse_checks(tables, settings)
     t_prepare = time.perf_counter() - t0
-    run = run_checks(checks.frames, checks.specs, out_dir, name="polyrefuse", id_mode=id_mode, build_docs=data_docs)
-    for check in run.checks:
-        if check.name in details:
-            check.details = details[check.name]
-    order = {f: i for i, f in enumerate(FRAME_ORDER)}
-    results = sorted(run.checks, key=lambda c: (order.get(c.table, 99), c.origin != "schema"))
     t = polyrefuse_tables(tables, settings.languages)
     counts = {"prompts": t["prompts"].height, "rows": t["rows"].height, "missing": t["missing"].height}
     for lang, n in t["rows"].group_by("lang").len().iter_rows():
         counts[f"rows[{lang}]"] = n
     counts = dict(sorted(counts.items(), key=lambda kv: (kv[0].startswith("rows["), settings.languages.index(kv[0][5:-1]) if kv[0].startswith("rows[") else 0)))
-    report = ValidationReport(
-        dataset="PolyRefuse",
-        success=run.success,
-        checks=results,
-        counts=counts,
-        out_dir=out_dir,
-        data_docs_index=run.data_docs_index,
-        results_path=out_dir / "results.json",
-        timings={"prepare_polars": t_prepare, **run.timings},
+    return validate_checks(
+        checks, out_dir, dataset="PolyRefuse", name="polyrefuse", counts=counts, table_order=FRAME_ORDER,
+        details=details, id_mode=id_mode, data_docs=data_docs, prepare_seconds=t_prepare, started=t0,
     )
-    report.write_html(out_dir / "report.html")
-    report.timings["total"] = time.perf_counter() - t0
-    report.write_summary(out_dir / "summary.json")
-    return report

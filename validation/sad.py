@@ -32,7 +32,7 @@ import polars as pl
 from pipelines.core.text import count_words_expr  # the polars twin of count_words (same definition)
 from pipelines.sad.settings import SadValidationBounds
 from schemas.sad import DIALOGUES, STANCE, TOPICS, UTTERANCES
-from validation.gx_suite import CheckSpec, GXFrame, TableChecks, explode_list, row_count_spec, run_checks, table_checks
+from validation.gx_suite import CheckSpec, GXFrame, TableChecks, explode_list, row_count_spec, table_checks, validate_checks
 from validation.report import ValidationReport
 
 __all__ = ["validate_sad", "sad_checks"]
@@ -187,26 +187,11 @@ def validate_sad(
     ``id_mode`` is how GX names failing rows (see :func:`validation.gx_suite.run_checks`);
     ``data_docs=False`` skips the Data Docs site (``report.data_docs_index`` is then None).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     checks = sad_checks(tables, bounds, min_words)
     t_prepare = time.perf_counter() - t0
-    run = run_checks(checks.frames, checks.specs, out_dir, name="sad", id_mode=id_mode, build_docs=data_docs)
     # report in table order, schema checks first
-    order = {t: i for i, t in enumerate(TABLE_ORDER)}
-    results = sorted(run.checks, key=lambda c: (order.get(c.table, 99), c.origin != "schema"))
-    report = ValidationReport(
-        dataset="SAD",
-        success=run.success,
-        checks=results,
-        counts={t: tables[t].height for t in TABLE_ORDER},
-        out_dir=out_dir,
-        data_docs_index=run.data_docs_index,
-        results_path=out_dir / "results.json",
-        timings={"prepare_polars": t_prepare, **run.timings},
+    return validate_checks(
+        checks, out_dir, dataset="SAD", name="sad", counts={t: tables[t].height for t in TABLE_ORDER},
+        table_order=TABLE_ORDER, id_mode=id_mode, data_docs=data_docs, prepare_seconds=t_prepare, started=t0,
     )
-    report.write_html(out_dir / "report.html")
-    report.timings["total"] = time.perf_counter() - t0
-    report.write_summary(out_dir / "summary.json")
-    return report

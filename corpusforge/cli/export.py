@@ -35,3 +35,19 @@ def export_polyrefuse_cmd(
         out.print(f"Not written ({len(result.not_written)}: nothing to export):", highlight=False)
         for name, reason in result.not_written:
             out.print(f"  {name}: {reason}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command("facts")
+def export_facts_cmd(
+    out_file: Annotated[Path, typer.Option("--out", help="JSON file to write: {lang: {relation: [{subject, object, index, frequency}]}}.")],
+    version: Annotated[Optional[str], typer.Option("--version", help="Release to export, X.Y.Z; default: the current candidate.")] = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Fact frequencies in the paper's JSON layout (frequency = documents with subject and object)."""
+    from corpusforge.ops import facts
+
+    settings, _ = resolve(config, workspace, set_)
+    path, origin = facts.export(settings, out_file, version=version)
+    out.print(f"Exported fact frequencies ({origin}) to {path}", soft_wrap=True)

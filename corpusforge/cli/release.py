@@ -58,6 +58,28 @@ def release_polyrefuse_cmd(
     out.print(f'Load it with: datasets.load_dataset("{outcome.path}", "{outcome.languages[-1]}")', soft_wrap=True)
 
 
+@app.command("facts")
+def release_facts_cmd(
+    version: Annotated[Optional[str], typer.Option("--version", help="Version to publish, X.Y.Z.")] = None,
+    bump: Annotated[Optional[str], typer.Option("--bump", help="Or bump the latest version: major, minor or patch.")] = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Release the validated fact counts: one config per language and `all`, with the summary plot."""
+    from datasets.utils.logging import disable_progress_bar
+
+    from corpusforge.ops import facts
+
+    disable_progress_bar()
+    settings, _ = resolve(config, workspace, set_)
+    outcome = facts.release(settings, version=version, bump=bump)
+    out.print(f"Released fact frequencies {outcome.version} at {outcome.path}", soft_wrap=True)
+    for config_name, splits in outcome.counts.items():
+        out.print(f"  {config_name}: " + ", ".join(f"{s} {n:,}" for s, n in splits.items()))
+    out.print(f'Load it with: datasets.load_dataset("{outcome.path}", "all")', soft_wrap=True)
+
+
 @app.command("verify")
 def verify_cmd(release_dir: Annotated[Path, typer.Argument(help="A release directory.")]) -> None:
     """Re-check every file of a release against checksums.sha256."""

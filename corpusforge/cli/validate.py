@@ -36,3 +36,17 @@ def validate_polyrefuse_cmd(
     out.print(report.render_text(show_passed=False), highlight=False, markup=False, soft_wrap=True)
     if not report.success:
         raise typer.Exit(1)
+
+
+@app.command("facts")
+def validate_facts_cmd(workspace: WorkspaceOpt = None, config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Validate the current fact-frequency build: facts per language, identical indices, counts
+    consistent, cumulative checkpoint counts; names failing facts."""
+    from corpusforge.ops import facts
+
+    settings, _ = resolve(config, workspace, set_)
+    with console.status("validating with Great Expectations ..."):
+        report = facts.validate(settings)
+    out.print(report.render_text(show_passed=False), highlight=False, markup=False, soft_wrap=True)
+    if not report.success:
+        raise typer.Exit(1)

@@ -25,6 +25,7 @@ class FactsValidation(BaseModel):
 class FactsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    corpus_name: str = Field("corpus", description="Name of the corpus, for the card and the plot (e.g. dolma-v1.7).")
     matching: MatchSettings = MatchSettings()
     corpus: CorpusSettings = CorpusSettings()
     checkpoints: tuple[int, ...] = Field(
