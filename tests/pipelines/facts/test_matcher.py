@@ -57,8 +57,8 @@ def ref_mentions(doc: str, phrase: str, lang: str) -> bool:
     return False
 
 
-def engine(phrases, docs):
-    ps = PhraseSet.build(phrases, MatchSettings())
+def engine(phrases, docs, use_hyperscan=True):
+    ps = PhraseSet.build(phrases, MatchSettings(use_hyperscan=use_hyperscan))
     got = ps.match(docs)
     return {(d, p) for d, p in got.iter_rows()}
 
@@ -101,7 +101,8 @@ CASES = [
 @pytest.mark.parametrize("phrase,lang,doc,expected", CASES)
 def test_rules_case_by_case(phrase, lang, doc, expected):
     assert ref_mentions(doc, phrase, lang) is expected  # the reference says what the rule says
-    assert engine([(phrase, lang)], [doc]) == ({(0, 0)} if expected else set())
+    for use_hyperscan in (True, False):
+        assert engine([(phrase, lang)], [doc], use_hyperscan) == ({(0, 0)} if expected else set())
 
 
 def test_a_phrase_of_two_languages_with_two_rules_is_confirmed_per_rule():
@@ -125,7 +126,8 @@ GLUE = [" ", ", ", "。", " (", ") ", "「", "」", "、", "と", "x", "1", "s "
 
 
 @needs_klar
-def test_sentences_with_klar_phrases_in_12_languages_match_the_reference():
+@pytest.mark.parametrize("use_hyperscan", [True, False], ids=["hyperscan", "polars"])
+def test_sentences_with_klar_phrases_in_12_languages_match_the_reference(use_hyperscan):
     phrases = klar_phrases()
     assert len({lang for _, lang in phrases}) == 12
     rng = random.Random(7)
@@ -142,7 +144,7 @@ def test_sentences_with_klar_phrases_in_12_languages_match_the_reference():
     used = {p for doc in docs for p in range(len(phrases)) if ref_normalise(phrases[p][0]).strip() in ref_normalise(doc)}
     subset = sorted(used | set(rng.sample(range(len(phrases)), 300)))
     sub_phrases = [phrases[i] for i in subset]
-    got, want = engine(sub_phrases, docs), reference(sub_phrases, docs)
+    got, want = engine(sub_phrases, docs, use_hyperscan), reference(sub_phrases, docs)
     assert got == want
     assert len(want) > 300  # a real workload: hundreds of mentions, blocked ones among them
     assert {sub_phrases[p][1] for _, p in want} == {lang for _, lang in phrases}
