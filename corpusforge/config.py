@@ -93,11 +93,22 @@ class PolyRefuseAnnotationSettings(_Strict):
     seed: int = Field(0, description="Seed of the audit sample and the routing.")
 
 
+class FactsAnnotationSettings(_Strict):
+    """Verification of doubtful facts (annotation/recipes/facts.py)."""
+
+    annotators: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="Verifiers per language code, e.g. {ko = [\"minji\"], tr = [\"ayse\"]}: a language named here sends "
+        "its items to its verifiers; the items of any other language are open to anyone.",
+    )
+
+
 class AnnotationSettings(_Strict):
     backend: Literal["label_studio"] = "label_studio"
     label_studio: LabelStudioSettings = LabelStudioSettings()
     sad: SadAnnotationSettings = SadAnnotationSettings()
     polyrefuse: PolyRefuseAnnotationSettings = PolyRefuseAnnotationSettings()
+    facts: FactsAnnotationSettings = FactsAnnotationSettings()
 
 
 class Settings(_Strict):

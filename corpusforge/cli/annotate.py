@@ -120,20 +120,26 @@ def _uninterrupted(action: Callable[[], None]) -> None:
 
 # --------------------------------------------------------------------------- the labelling loop
 
-DatasetArg = Annotated[str, typer.Argument(help="Dataset name: sad (strategy labelling) or polyrefuse (proofreading; push, pull, simulate).")]
+DatasetArg = Annotated[str, typer.Argument(help="Dataset name: sad (strategy labelling), polyrefuse (proofreading) or facts (fact verification); the last two have push, pull, simulate.")]
 SetOptA = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a setting, e.g. --set annotation.sad.overlap=2 (repeatable).")]
 
 
 PROOFREADING_COMMANDS = ("push", "pull", "simulate")
+# datasets whose annotation is a correction round (push, pull, simulate): what it is, how its corrections are applied
+CORRECTION_ROUNDS = {
+    "polyrefuse": ("PolyRefuse proofreading", "corpusforge build polyrefuse --corrections latest --sources ..."),
+    "facts": ("Fact verification", "corpusforge build facts --facts latest --corpus ..."),
+}
 
 
 def _settings(dataset: str, config, workspace, set_, command: str = ""):
-    if dataset not in ("sad", "polyrefuse"):
-        raise typer.BadParameter(f"no annotation recipe for {dataset!r}; available: sad, polyrefuse")
-    if dataset == "polyrefuse" and command not in PROOFREADING_COMMANDS:
+    if dataset not in ("sad", *CORRECTION_ROUNDS):
+        raise typer.BadParameter(f"no annotation recipe for {dataset!r}; available: sad, {', '.join(CORRECTION_ROUNDS)}")
+    if dataset in CORRECTION_ROUNDS and command not in PROOFREADING_COMMANDS:
+        what, apply = CORRECTION_ROUNDS[dataset]
         raise typer.BadParameter(
-            f"`annotate {command}` is for SAD labelling; PolyRefuse proofreading has {', '.join(PROOFREADING_COMMANDS)} "
-            "(a pull turns the verdicts into corrections: apply them with `corpusforge build polyrefuse --corrections latest`)"
+            f"`annotate {command}` is for SAD labelling; {what} has {', '.join(PROOFREADING_COMMANDS)} "
+            f"(a pull turns the verdicts into corrections: apply them with `{apply}`)"
         )
     return resolve(config, workspace, set_)[0]
 
@@ -167,8 +173,8 @@ def push_cmd(
     from corpusforge.ops import annotate as ops
 
     settings = _settings(dataset, config, workspace, set_, "push")
-    if dataset == "polyrefuse":
-        return _push_proofreading(settings)
+    if dataset in CORRECTION_ROUNDS:
+        return _push_round(dataset, settings)
     with _bar("pushing tasks") as bar:
         report, plan = ops.push(
             settings, progress=bar, preannotator=preannotator, all_items=all_items,
@@ -184,12 +190,12 @@ def push_cmd(
 
 @app.command("pull")
 def pull_cmd(dataset: DatasetArg, workspace: WorkspaceOpt = None, config: ConfigOpt = None, set_: SetOptA = None) -> None:
-    """Export the annotations into a new immutable snapshot and report agreement (SAD) or corrections (PolyRefuse)."""
+    """Export the annotations into a new immutable snapshot and report agreement (SAD) or corrections (PolyRefuse, facts)."""
     from corpusforge.ops import annotate as ops
 
     settings = _settings(dataset, config, workspace, set_, "pull")
-    if dataset == "polyrefuse":
-        return _pull_proofreading(settings)
+    if dataset in CORRECTION_ROUNDS:
+        return _pull_round(dataset, settings)
     with _bar("parsing annotations") as bar:
         report, paths = ops.pull(settings, progress=bar)
     c = report.changes
@@ -267,8 +273,8 @@ def simulate_cmd(
     if not simulated:
         raise typer.BadParameter("simulated annotations are for demos, tests and benchmarks only: pass --simulated to confirm")
     settings = _settings(dataset, config, workspace, set_, "simulate")
-    if dataset == "polyrefuse":
-        return _simulate_proofreading(settings, seed)
+    if dataset in CORRECTION_ROUNDS:
+        return _simulate_round(dataset, settings, seed)
     configured = list(settings.annotation.sad.annotators)
     names = ["sim-adjudicator"] if adjudicator else configured or [f"sim-annotator-{k + 1}" for k in range(annotators)]
     with _bar("submitting annotations") as bar:
@@ -292,25 +298,35 @@ def train_cmd(dataset: DatasetArg, workspace: WorkspaceOpt = None, config: Confi
     _say(f"Model: {outcome.model_dir}. Use it: corpusforge annotate push {dataset} --preannotator model")
 
 
-# --------------------------------------------------------------------------- PolyRefuse proofreading
+# --------------------------------------------------------------------------- correction rounds: PolyRefuse proofreading, fact verification
 
 
-def _push_proofreading(settings) -> None:
-    from corpusforge.ops import proofread
+def _round_ops(dataset: str):
+    from corpusforge.ops import proofread, verify_facts
 
-    with _bar("pushing proofreading tasks") as bar:
-        report, plan = proofread.push(settings, progress=bar)
-    _say(f"Proofreading project {report.project_id}: {report.created:,} tasks created, {report.already:,} already there"
+    return {"polyrefuse": proofread, "facts": verify_facts}[dataset]
+
+
+# per round: (project noun, what the strata are, what people do there)
+ROUND_WORDS = {
+    "polyrefuse": ("Proofreading", "language and flag", "Proofread"),
+    "facts": ("Verification", "language and reason", "Verify"),
+}
+
+
+def _push_round(dataset: str, settings) -> None:
+    noun, strata, verb = ROUND_WORDS[dataset]
+    with _bar(f"pushing {noun.lower()} tasks") as bar:
+        report, plan = _round_ops(dataset).push(settings, progress=bar)
+    _say(f"{noun} project {report.project_id}: {report.created:,} tasks created, {report.already:,} already there"
          + (f", {report.recovered:,} recovered from an interrupted push" if report.recovered else "") + f" ({report.seconds:.1f}s).")
-    _say("Items by language and flag: " + ", ".join(f"{'/'.join(k)} {n}" for k, n in sorted(plan.strata.items())))
-    _say(f"Proofread at {report.project_url}")
+    _say(f"Items by {strata}: " + (", ".join(f"{'/'.join(k)} {n}" for k, n in sorted(plan.strata.items())) or "none"))
+    _say(f"{verb} at {report.project_url}")
 
 
-def _pull_proofreading(settings) -> None:
-    from corpusforge.ops import proofread
-
+def _pull_round(dataset: str, settings) -> None:
     with _bar("parsing verdicts") as bar:
-        outcome = proofread.pull(settings, progress=bar)
+        outcome = _round_ops(dataset).pull(settings, progress=bar)
     report = outcome.report
     _say(f"Snapshot {report.snapshot.name}: {report.judgments:,} verdicts on {report.tasks:,} tasks, "
          f"{report.rejected:,} quarantined ({report.seconds:.1f}s).")
@@ -319,12 +335,21 @@ def _pull_proofreading(settings) -> None:
         shown = "; ".join(f"{i}: {p}" for i, p in outcome.problems[:3])
         console.print(f"[yellow]warning:[/yellow] {len(outcome.problems):,} items not settled (not applied), e.g. {shown}",
                       highlight=False, soft_wrap=True)
-    _say("Apply them: corpusforge build polyrefuse --sources ... --corrections latest")
+    if dataset == "facts":
+        _say_fact_changes(outcome)
+    _say(f"Apply them: {CORRECTION_ROUNDS[dataset][1]}")
 
 
-def _simulate_proofreading(settings, seed: int) -> None:
-    from corpusforge.ops import proofread
+def _say_fact_changes(outcome) -> None:
+    applied = outcome.added["applied"]
+    _say(f"Corrected facts: {outcome.corrections.parent / outcome.added['facts']} "
+         f"({applied['facts_changed']:,} facts changed, {len(applied['unchanged']):,} fixes already in the current build).")
+    if applied["unknown"]:
+        console.print(f"[yellow]warning:[/yellow] {len(applied['unknown']):,} fixes name facts the current build does not hold "
+                      f"(not applied), e.g. {', '.join(applied['unknown'][:3])}", highlight=False, soft_wrap=True)
 
+
+def _simulate_round(dataset: str, settings, seed: int) -> None:
     with _bar("submitting verdicts") as bar:
-        report = proofread.simulate(settings, seed=seed, progress=bar)
+        report = _round_ops(dataset).simulate(settings, seed=seed, progress=bar)
     _say(f"{report.submitted:,} simulated verdicts submitted ({report.already:,} already there).")

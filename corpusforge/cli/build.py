@@ -89,7 +89,7 @@ def build_polyrefuse_cmd(
 
 @app.command("facts")
 def build_facts_cmd(
-    facts: Annotated[Path, typer.Option("--facts", help="Facts: a KLAR folder (<lang>/<relation>.json) or a table (.jsonl, .csv, .parquet: lang, relation, index, subject, object[, subject_aliases, object_aliases]).")],
+    facts: Annotated[Path, typer.Option("--facts", help="Facts: a KLAR folder (<lang>/<relation>.json), a table (.jsonl, .csv, .parquet: lang, relation, index, subject, object[, subject_aliases, object_aliases]), or latest (the corrected facts of the last `annotate pull facts`).")],
     corpus: Annotated[list[Path], typer.Option("--corpus", help="Corpus shards or folders of shards (Dolma-style .jsonl/.gz/.zst, parquet with a text column, .txt one document per line); repeatable.")],
     checkpoints: Annotated[Optional[str], typer.Option("--checkpoints", help="Training steps for cumulative counts, comma-separated (needs facts.corpus.step_field or facts.order_file).")] = None,
     workspace: WorkspaceOpt = None,
@@ -109,6 +109,11 @@ def build_facts_cmd(
             raise typer.BadParameter(f"--checkpoints takes training steps such as 1000,2000, got {checkpoints!r}")
         overrides.append(f"facts.checkpoints=[{', '.join(steps)}]")
     settings, ws = resolve(config, workspace, overrides)
+    if str(facts) == "latest":  # the verified facts: corrections of the last `annotate pull facts` applied
+        from corpusforge.ops.verify_facts import corrected_facts_path
+
+        facts = corrected_facts_path(settings)
+        out.print(f"Facts: {facts} (the latest verified facts)", soft_wrap=True, highlight=False)
     with PipelineBars(console) as progress:
         result = ops.build(facts, corpus, settings, progress)
     print_step_table("Fact frequencies", result)

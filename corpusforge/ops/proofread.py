@@ -16,31 +16,20 @@ is a no-op. ``corpusforge build polyrefuse --corrections latest`` applies the la
 
 from __future__ import annotations
 
-import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from annotation.spec import AnnotationSpec, Answers
-from annotation.store import ProjectState, make_read_only
 from corpusforge.config import Settings
-from corpusforge.ops.annotate import AnnotationError, ProgressFn, connect
+from corpusforge.ops.annotate import AnnotationError, ProgressFn
+from corpusforge.ops.review_rounds import PullOutcome, RoundPaths, latest_round, pull_corrections, push_routed, simulate_round
 from corpusforge.workspace import Workspace
-from pipelines.core.fileio import atomic_write_json
 
 DATASET = "polyrefuse"
-BACKEND = "label-studio"
 SOURCE_LANGUAGE = "en"
-
-
-def root(settings: Settings) -> Path:
-    return Workspace.at(settings.workspace.path).annotation / DATASET
-
-
-def project_state(settings: Settings) -> ProjectState:
-    return ProjectState(root(settings) / BACKEND)
+PATHS = RoundPaths(DATASET)
+root, project_state = PATHS.root, PATHS.state
 
 
 def proofreading_rows(settings: Settings) -> pl.DataFrame:
@@ -73,47 +62,20 @@ def push(settings: Settings, *, progress: ProgressFn | None = None):
         plan = route_by_language(spec, o.annotators, overlap=o.overlap, seed=o.seed)
     except ValueError as exc:
         raise AnnotationError(f"{exc}: set annotation.polyrefuse.annotators, e.g. --set 'annotation.polyrefuse.annotators={{de = [\"anna\"]}}'") from None
-    backend = connect(settings)
-    report = backend.push(spec, plan, project_state(settings), chunk_size=settings.annotation.label_studio.chunk_size, progress=progress)
+    report = push_routed(settings, spec, plan, project_state(settings), progress=progress)
     return report, plan
-
-
-@dataclass
-class PullOutcome:
-    report: Any  # the backend's PullReport
-    corrections: Path
-    counts: dict[str, int]
-    problems: list[tuple[str, str]]  # (item id, why its latest judgment is not applied)
 
 
 def pull(settings: Settings, *, progress: ProgressFn | None = None) -> PullOutcome:
     """Pull a snapshot of the verdicts and turn it into corrections (one decision per item)."""
     from annotation.recipes.polyrefuse import corrections_from_judgments
 
-    spec = proofreading_spec(settings)
-    report = connect(settings).pull(spec, project_state(settings), progress=progress)
-    corrections = corrections_from_judgments(spec, report.snapshot)
-    out = root(settings) / "corrections" / report.snapshot.name
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    corrections.write_parquet(tmp / "corrections.parquet")
-    counts = {str(k): v for k, v in corrections.group_by(pl.col("status").fill_null("unsettled")).len().sort("status").iter_rows()}
-    problems = [(r["item_id"], r["problem"]) for r in corrections.filter(pl.col("problem").is_not_null()).iter_rows(named=True)]
-    atomic_write_json(tmp / "summary.json", {
-        "snapshot": report.snapshot.name, "items": corrections.height, "by_status": counts,
-        "problems": [{"item_id": i, "problem": p} for i, p in problems],
-    })
-    make_read_only(tmp)
-    tmp.rename(out)
-    return PullOutcome(report, out / "corrections.parquet", counts, problems)
+    return pull_corrections(settings, proofreading_spec(settings), project_state(settings), PATHS.corrections(settings),
+                            corrections_from_judgments, progress=progress)
 
 
 def latest_corrections(settings: Settings) -> Path | None:
-    d = root(settings) / "corrections"
-    if not d.exists():
-        return None
-    done = sorted(p for p in d.iterdir() if not p.name.startswith(".") and (p / "corrections.parquet").exists())
-    return done[-1] / "corrections.parquet" if done else None
+    return latest_round(PATHS.corrections(settings))
 
 
 # --------------------------------------------------------------------------- simulation
@@ -145,12 +107,9 @@ def simulated_verdicts(spec: AnnotationSpec) -> dict[str, Answers]:
 
 def simulate(settings: Settings, *, seed: int = 0, progress: ProgressFn | None = None):
     """Every pushed item answered by its assigned (simulated) proofreaders through the real API."""
-    from annotation.simulate import simulate as run
-
     spec = proofreading_spec(settings)
     names = sorted({a for who in settings.annotation.polyrefuse.annotators.values() for a in who})
     if not names:
         raise AnnotationError("no proofreaders configured: set annotation.polyrefuse.annotators (per language)")
-    truth = simulated_verdicts(spec)
-    return run(connect(settings), spec, project_state(settings), truth, names, noise=0.0, seed=seed,
-               overlap=settings.annotation.polyrefuse.overlap, progress=progress)
+    return simulate_round(settings, spec, project_state(settings), simulated_verdicts(spec), names, seed=seed,
+                          overlap=settings.annotation.polyrefuse.overlap, progress=progress)
