@@ -21,6 +21,11 @@ usually holds few distinct candidates, and each is confirmed with ``str.find`` o
 occurrences. A phrase string that serves facts of two languages with different boundary rules is
 one automaton pattern with two rules, confirmed separately.
 
+Phrases with their own boundaries. ``PhraseSet.build(..., boundaries=False)`` takes each phrase
+exactly as given (not stripped) and matches it as any substring: for a caller that has put the
+boundaries into the text and the phrases itself (reLAIONet captions: words joined by single
+spaces, phrases padded with a space on each side), so no candidate needs confirming.
+
 Counting. :meth:`PhraseSet.match` gives (document, phrase) pairs; :mod:`pipelines.facts.count`
 turns them into per-fact document counts (subject, object, both).
 """
@@ -130,19 +135,25 @@ class PhraseSet:
     n_phrases: int
 
     @classmethod
-    def build(cls, phrases: Sequence[tuple[str, str]], settings: MatchSettings | None = None) -> "PhraseSet":
+    def build(
+        cls, phrases: Sequence[tuple[str, str]], settings: MatchSettings | None = None, *, boundaries: bool = True
+    ) -> "PhraseSet":
         """``phrases``: (text, language) pairs, one per phrase id (their position). Texts are
         normalised here; an empty one is a ``ValueError`` naming its position (the fact readers
-        quarantine empty phrases before this)."""
+        quarantine empty phrases before this). ``boundaries=False``: no boundary rules, every
+        normalised phrase is kept as it is (surrounding spaces included) and matches as any
+        substring."""
         settings = settings or MatchSettings()
         classes = CharClasses(settings.substring_scripts)
         index: dict[str, int] = {}
         rules: list[list[tuple[str, int]]] = []
         for pid, (text, lang) in enumerate(phrases):
-            norm = normalise(text, settings).strip()
-            if not norm:
+            norm = normalise(text, settings)
+            if boundaries:
+                norm = norm.strip()
+            if not norm.strip():
                 raise ValueError(f"phrase {pid} ({text!r}, {lang}) is empty after normalisation")
-            if classes.in_substring_script(norm[0]) and classes.in_substring_script(norm[-1]):
+            if not boundaries or (classes.in_substring_script(norm[0]) and classes.in_substring_script(norm[-1])):
                 rule = "substring"
             elif lang in settings.start_only_languages:
                 rule = "start"

@@ -168,3 +168,18 @@ def test_counts_are_documents_with_subject_object_and_both_at_checkpoints():
     assert got == {0: (3, 3, 2), 1: (1, 1, 1)}  # aliases count once per document
     cum = {(r["fact_id"], r["checkpoint"]): (r["subject_docs"], r["object_docs"], r["cooccurrence_docs"]) for r in at.iter_rows(named=True)}
     assert cum == {(0, 25): (2, 1, 1), (0, 50): (2, 2, 1), (1, 25): (0, 0, 0), (1, 50): (1, 1, 1)}
+
+
+# --------------------------------------------------------------------------- phrases with their own boundaries
+
+
+@pytest.mark.parametrize("use_hyperscan", [True, False], ids=["hyperscan", "polars"])
+def test_phrases_built_without_boundaries_match_as_given(use_hyperscan):
+    settings = MatchSettings(normalisation="none", casefold=False, substring_scripts=(), use_hyperscan=use_hyperscan)
+    ps = PhraseSet.build([(" ox ", "en"), (" white shark ", "en"), ("Ox", "tr")], settings, boundaries=False)
+    assert ps.patterns == (" ox ", " white shark ", "Ox") and {r for rules in ps.rules for r, _ in rules} == {"substring"}
+    docs = [" an ox ", " oxen ", " great white shark ", " Oxford ", " white sharks "]
+    got = {(d, p) for d, p in ps.match(docs, normalised=True).iter_rows()}
+    assert got == {(0, 0), (2, 1), (3, 2)}  # the spaces are the boundaries; "Ox" is any substring
+    with pytest.raises(ValueError, match="phrase 0"):
+        PhraseSet.build([("  ", "en")], settings, boundaries=False)
