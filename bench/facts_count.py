@@ -63,7 +63,7 @@ import polars as pl  # noqa: E402
 from pipelines.facts.count import add_partials, buckets_of, compile_phrases, count_matches, merge_partials  # noqa: E402
 from pipelines.facts.facts import read_facts  # noqa: E402
 from pipelines.facts.generator import MANIFEST, GeneratedCorpus, generate_corpus, iter_documents, load_generated  # noqa: E402
-from pipelines.facts.matcher import MatchSettings, normalise_many  # noqa: E402
+from pipelines.core.phrases import MatchSettings, normalise_many  # noqa: E402
 
 FACTS = Path(os.environ.get("KLAR_DIR", REPO.parent / "shared" / "data" / "klar"))
 TARGET_MB_S = 150.0

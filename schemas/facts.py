@@ -2,7 +2,7 @@
 
 A fact is one (language, relation, index) row of KLAR (or of a plain facts table): a subject and
 an object surface form, with optional aliases. The same ``index`` is the same fact in every
-language. Counts are of corpus documents (see ``pipelines/facts/matcher.py`` for the matching
+language. Counts are of corpus documents (see ``pipelines/core/phrases.py`` for the matching
 semantics and ``pipelines/facts/count.py`` for the counting).
 """
 

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import polars as pl
 
-from pipelines.facts.matcher import MatchSettings, PhraseSet
+from pipelines.core.phrases import MatchSettings, PhraseSet
 
 SIDES = ("subject", "object")
 PARTIAL_SCHEMA = pl.Schema({

@@ -5,7 +5,7 @@
 it plants the subjects and objects of seeded random facts, and returns :class:`GeneratedCorpus`
 with the true per-fact document counts (subject, object, both), in total and cumulative at
 training-step checkpoints. Tests and ``bench/facts_count.py`` compare the matching engine
-(:mod:`pipelines.facts.matcher`) and the counting (:mod:`pipelines.facts.count`) against it.
+(:mod:`pipelines.core.phrases`) and the counting (:mod:`pipelines.facts.count`) against it.
 
 Why the truth is exact. A document is a sequence of *filler* and *planted snippets*, and every
 phrase occurrence (after NFKC + casefold) lies inside one snippet's planted form:
@@ -57,7 +57,7 @@ import zstandard
 
 from pipelines.core.fileio import atomic_path, atomic_write_json, atomic_write_parquet, read_json
 from pipelines.facts.count import COUNT_COLUMNS, phrase_table
-from pipelines.facts.matcher import CharClasses, MatchSettings, PhraseSet, normalise
+from pipelines.core.phrases import CharClasses, MatchSettings, PhraseSet, normalise
 
 FORMATS = ("jsonl.zst", "jsonl.gz", "parquet", "txt")
 DOCS_PER_STEP = 32  # documents per training step: steps repeat, as in a batch
@@ -114,7 +114,7 @@ BANK_SENTENCES = 2000
 
 class ReferenceMatcher:
     """Which phrases a short string mentions, by the documented rules of
-    :mod:`pipelines.facts.matcher`, implemented independently of its engine (only the character
+    :mod:`pipelines.core.phrases`, implemented independently of its engine (only the character
     classes, which define the rules, are shared): every substring of the (already normalised)
     string is looked up, and boundaries are checked on its neighbours. Quadratic in the string
     length: for planted forms, not documents."""

@@ -1,6 +1,6 @@
 """Settings of the fact-frequency pipeline (section ``[facts]`` of ``corpusforge.toml``).
 
-Defaults: the matching semantics of :mod:`pipelines.facts.matcher`, Dolma-style shards read as
+Defaults: the matching semantics of :mod:`pipelines.core.phrases`, Dolma-style shards read as
 described in :mod:`pipelines.facts.corpus`, no checkpoints. Unknown keys are errors.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.facts.corpus import CorpusSettings
-from pipelines.facts.matcher import MatchSettings
+from pipelines.core.phrases import MatchSettings
 
 
 class FactsValidation(BaseModel):

@@ -1,7 +1,7 @@
 """Per-language statistics of fact frequencies, the paper's log bins, and a summary plot.
 
 The frequency of a fact is ``cooccurrence_docs`` (documents mentioning both subject and object,
-see :mod:`pipelines.facts.matcher`). Input everywhere: a frame with at least ``lang`` and
+see :mod:`pipelines.core.phrases`). Input everywhere: a frame with at least ``lang`` and
 ``cooccurrence_docs`` (the ``counts`` table of :func:`pipelines.facts.pipeline.read_candidate`).
 
 * :func:`language_summary`: per language, facts, median / mean / max frequency, zero-count facts.

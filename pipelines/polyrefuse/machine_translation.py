@@ -99,7 +99,7 @@ def model_identity(backend: str, model: ModelSettings) -> str:
     """What identifies the outputs of a model before any is made: the local directory's file
     hash, or for a server its reported model id (one cheap request: it also checks the server)."""
     if backend in ("seq2seq", "causal"):
-        from pipelines.polyrefuse.translate.base import require_model_dir
+        from pipelines.core.models import require_model_dir
 
         return fingerprint_model_dir(require_model_dir(model.model_dir, backend))
     return _backend(backend, model).model_version

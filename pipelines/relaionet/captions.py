@@ -21,7 +21,7 @@ Rules (LAIONet, Shirali & Hardt 2023; the words rule is :func:`pipelines.relaion
   With the real class file, 28 classes (sea lion, Siberian husky, bell pepper, jack-o'-lantern, ...)
   have only such lemmas and never keep a caption under this rule.
 
-Engine: one pass over the whole batch with :class:`pipelines.facts.matcher.PhraseSet` (polars
+Engine: one pass over the whole batch with :class:`pipelines.core.phrases.PhraseSet` (polars
 ``str.extract_many``, an Aho-Corasick automaton in Rust) over the match forms padded with a
 space on each side, the phrases being the lemma forms padded the same way. In that form a
 substring hit *is* a whole-word match, so no candidate needs confirming
@@ -38,7 +38,7 @@ from typing import Sequence
 
 import polars as pl
 
-from pipelines.facts.matcher import MatchSettings, PhraseSet
+from pipelines.core.phrases import MatchSettings, PhraseSet
 from pipelines.relaionet.classes import CLASS_ID, ClassMap, match_form
 
 DROP_REASONS = ("empty_caption", "no_lemma", "multiple_synsets")

@@ -36,7 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import polars as pl
 
-from pipelines.polyrefuse.translate.base import (
+from pipelines.core.models import (
     ModelNotFoundError,
     fingerprint_model_dir,
     fingerprint_settings,

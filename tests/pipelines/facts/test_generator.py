@@ -19,7 +19,7 @@ from pipelines.facts.count import add_partials, buckets_of, compile_phrases, cou
 from pipelines.facts.facts import read_facts
 from pipelines.facts.generator import DOCS_PER_STEP, FORMATS, GeneratedCorpus, ReferenceMatcher
 from pipelines.facts.generator import generate_corpus, iter_documents, load_generated
-from pipelines.facts.matcher import MatchSettings, normalise
+from pipelines.core.phrases import MatchSettings, normalise
 
 REPO = Path(__file__).resolve().parents[3]
 KLAR = Path(os.environ.get("KLAR_DIR", REPO.parent / "shared" / "data" / "klar"))

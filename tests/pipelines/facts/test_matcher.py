@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from pipelines.facts.count import buckets_of, compile_phrases, count_matches, merge_partials
-from pipelines.facts.matcher import MatchSettings, PhraseSet
+from pipelines.core.phrases import MatchSettings, PhraseSet
 
 REPO = Path(__file__).resolve().parents[3]
 KLAR = Path(os.environ.get("KLAR_DIR", REPO.parent / "shared" / "data" / "klar"))

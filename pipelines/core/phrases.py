@@ -1,4 +1,7 @@
-"""Which fact phrases a document mentions: normalisation, boundary rules, one pass per batch.
+"""Which phrases a document mentions: normalisation, boundary rules, one pass per batch.
+
+The multi-phrase matcher shared by the pipelines: fact frequencies (subjects and objects of 12
+languages) and reLAIONet (ImageNet lemmas in captions).
 
 Semantics (every rule is a setting of :class:`MatchSettings`; these are the defaults):
 
@@ -13,9 +16,10 @@ Semantics (every rule is a setting of :class:`MatchSettings`; these are the defa
   For facts of ``start_only_languages`` (Korean and Turkish, where suffixes attach to the word)
   only the start must be a boundary.
 
-Engine. The distinct normalised phrases of every language form one Aho-Corasick automaton
-(polars ``str.extract_many``, Rust, overlapping matches) that finds, per document, every phrase
-occurring as a substring: one pass per batch, no per-fact scan. The candidates that need a
+Engine. The distinct normalised phrases of every language form one automaton that finds, per
+document, every phrase occurring as a substring: a Hyperscan literal database when the package is
+installed, else polars ``str.extract_many`` (Aho-Corasick, Rust, overlapping matches); one pass
+per batch, no per-phrase scan. The candidates that need a
 boundary are then confirmed on the document itself (:meth:`PhraseSet.match`): a document
 usually holds few distinct candidates, and each is confirmed with ``str.find`` over its
 occurrences. A phrase string that serves facts of two languages with different boundary rules is
