@@ -69,7 +69,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipelines.core.errors import InputError, TruncatedInputError
 from pipelines.core.readers import LineChunk, TruncatedTail, detect_compression, iter_line_chunks
 from pipelines.core.text import repair_surrogates
-from pipelines.facts.facts import rejects_frame
+from pipelines.core.rejects import rejects_frame
 
 _COMPRESSED = ("", ".gz", ".zst", ".zstd")
 _LINE_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".txt": "text"}

@@ -55,9 +55,9 @@ from typing import Any, Iterator
 import polars as pl
 
 from pipelines.core.errors import InputError, TruncatedInputError
-from pipelines.core.readers import RAW_LIMIT, TruncatedTail, iter_line_chunks, load_json_file
+from pipelines.core.readers import TruncatedTail, iter_line_chunks, load_json_file
+from pipelines.core.rejects import rejects_frame
 from schemas.facts import FACTS
-from schemas.rejects import REJECTS
 
 REQUIRED = ("lang", "relation", "index", "subject", "object")
 PHRASES = ("subject", "object")
@@ -84,18 +84,6 @@ class FactsRead:
     def dropped(self) -> dict[str, int]:
         """Rejected records per reason."""
         return dict(sorted(self.rejects.group_by("drop_reason").len().iter_rows()))
-
-
-def rejects_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Reject rows (dicts with any of record_id, drop_reason, detail, source_file, line, raw) as a
-    REJECTS frame, numbered in the given order; ``raw`` is cut to RAW_LIMIT characters."""
-    schema = REJECTS.polars_schema()
-    body = {
-        name: [row.get(name) for row in rows] for name in schema.names() if name != "reject_no"
-    }
-    body["raw"] = [None if r is None else str(r)[:RAW_LIMIT] for r in body["raw"]]
-    frame = pl.DataFrame(body, schema={n: t for n, t in schema.items() if n != "reject_no"})
-    return REJECTS.conform(frame.with_row_index("reject_no").with_columns(pl.col("reject_no").cast(pl.Int64)))
 
 
 # --------------------------------------------------------------------------- entry points
