@@ -64,6 +64,7 @@ from pipelines.polyrefuse.machine_translation import (
 )
 from pipelines.polyrefuse.published import MISSING_SCHEMA, TRANSLATIONS_SCHEMA, import_published, published_file, with_published_harmless_test
 from pipelines.polyrefuse.settings import SOURCE_LANGUAGE, PolyRefuseSettings, only
+from pipelines.polyrefuse.translate import TranslationCache
 from pipelines.polyrefuse.sources import RAW_FILES, SPLIT_FILE_STEMS, read_splits, rebuild_splits
 from schemas.polyrefuse import LABEL, LANGUAGES, MISSING, PROMPTS, ROWS, SOURCE_BACKEND, SPLITS
 
@@ -512,6 +513,8 @@ def build_polyrefuse(
     """
     inputs = resolve_inputs(sources_dir, settings, hash_file, corrections)
     cache_path = Path(cache_path) if cache_path is not None else Path(stages_root).resolve().parent / "translations.sqlite"
+    if settings.translation.uses_model or settings.translation.back_translation_backend() is not None:
+        TranslationCache(cache_path).close()  # created (in WAL mode) once, before parallel tasks open it
     pipeline = polyrefuse_pipeline(inputs, settings, cache_path)
     outcomes = (executor or LocalExecutor()).run(pipeline, Path(stages_root), progress)
     return BuildResult(inputs, outcomes, Path(stages_root))

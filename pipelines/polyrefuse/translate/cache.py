@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS translations (
 )
 """
 _LOOKUP_CHUNK = 500  # stays under SQLite's limit on bound parameters
+_BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's lock
 
 
 def cache_key(text: str, source_lang: str, target_lang: str, backend: str, model: str, model_version: str) -> str:
@@ -81,11 +82,23 @@ class TranslationCache:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")  # durable at each commit's checkpoint in WAL
-        with self._conn:
-            self._conn.execute(_SCHEMA)
+        self._conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S)
+        # Several tasks (worker processes, Ray tasks) may open a new cache at the same moment:
+        # switching to WAL and creating the table take a lock that SQLite's busy timeout does not
+        # always wait for, so retry them for a while (WAL mode then stays with the file).
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")  # durable at each commit's checkpoint in WAL
+                with self._conn:
+                    self._conn.execute(_SCHEMA)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    self._conn.close()
+                    raise
+                time.sleep(0.05)
 
     def get_many(
         self, requests: Sequence[TranslationRequest], backend: Backend | BackendIdentity

@@ -536,3 +536,27 @@ def test_http_rejects_unknown_languages_before_sending(stub):
     with pytest.raises(UnsupportedLanguageError, match=r"'tlh'.*supported: ar, de"):
         backend.translate_batch(make_requests(["Qapla'"], target="tlh"))
     assert stub.log == []
+
+
+def _open_cache_when_released(path, barrier) -> None:
+    barrier.wait()
+    with TranslationCache(path) as cache:
+        assert len(cache) == 0
+
+
+def test_processes_opening_a_new_cache_at_once_all_succeed(tmp_path):
+    """Parallel translation tasks create the cache together: switching to WAL takes a lock that
+    SQLite's busy timeout does not always wait for (this failed about 1 open in 15 before)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    failed = 0
+    for round_no in range(15):
+        barrier = ctx.Barrier(4)
+        procs = [ctx.Process(target=_open_cache_when_released, args=(tmp_path / f"c{round_no}.sqlite", barrier)) for _ in range(4)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        failed += sum(proc.exitcode != 0 for proc in procs)
+    assert failed == 0
