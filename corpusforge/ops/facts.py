@@ -18,7 +18,7 @@ import polars as pl
 
 from corpusforge.config import Settings, describe
 from corpusforge.ops.sad import ReleaseRefused, code_revision
-from corpusforge.ops.verdicts import find_verdict
+from corpusforge.ops.verdicts import find_verdict, release_verdict
 from corpusforge.workspace import Workspace
 from pipelines.core.executor import NO_PROGRESS, Progress, make_executor
 from pipelines.core.fileio import atomic_write_json, read_json, sha256_json
@@ -132,18 +132,12 @@ def release_tables(counts: pl.DataFrame, at_checkpoints: pl.DataFrame) -> tuple[
 def release(settings: Settings, version: str | None = None, bump: str | None = None) -> ReleaseOutcome:
     ws = Workspace.at(settings.workspace.path)
     stages = ws.stages(DATASET)
-    if (version is None) == (bump is None):
-        raise ReleaseRefused("give exactly one of --version X.Y.Z or --bump major|minor|patch")
-    if candidate_fingerprint(stages) is None:
-        raise ReleaseRefused(f"{stages}: no completed fact-frequency build; run `corpusforge build facts --facts ... --corpus ...` first")
-    verdict = latest_verdict(settings)
-    validated_now = verdict is None
-    if verdict is None:
-        validate(settings)
-        verdict = latest_verdict(settings)
-        assert verdict is not None
+    verdict, validated_now, failed = release_verdict(
+        version, bump, candidate_fingerprint(stages),
+        f"{stages}: no completed fact-frequency build; run `corpusforge build facts --facts ... --corpus ...` first",
+        lambda: latest_verdict(settings), lambda: validate(settings),
+    )
     checks = verdict["summary"].get("checks", [])
-    failed = [c["name"] for c in checks if not c.get("success")]
     if not verdict["success"]:
         raise ReleaseRefused(
             f"validation of the current fact-frequency candidate failed ({', '.join(failed) or 'see report'}); "

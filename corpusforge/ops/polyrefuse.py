@@ -20,7 +20,7 @@ import polars as pl
 
 from corpusforge.config import Settings, describe
 from corpusforge.ops.sad import ReleaseRefused, code_revision
-from corpusforge.ops.verdicts import find_verdict
+from corpusforge.ops.verdicts import find_verdict, release_verdict
 from corpusforge.workspace import Workspace
 from pipelines.core.errors import CorpusforgeError
 from pipelines.core.executor import NO_PROGRESS, Progress, make_executor
@@ -163,19 +163,12 @@ def release_tables(tables: dict[str, pl.DataFrame], languages: tuple[str, ...]) 
 def release(settings: Settings, version: str | None = None, bump: str | None = None) -> ReleaseOutcome:
     ws = Workspace.at(settings.workspace.path)
     stages = ws.stages(DATASET)
-    if (version is None) == (bump is None):
-        raise ReleaseRefused("give exactly one of --version X.Y.Z or --bump major|minor|patch")
-    if candidate_fingerprint(stages) is None:
-        raise ReleaseRefused(f"{stages}: no completed PolyRefuse build; run `corpusforge build polyrefuse --sources ...` first")
-    verdict = latest_verdict(settings)
-    validated_now = False
-    if verdict is None:
-        validate(settings)
-        validated_now = True
-        verdict = latest_verdict(settings)
-        assert verdict is not None
+    verdict, validated_now, failed = release_verdict(
+        version, bump, candidate_fingerprint(stages),
+        f"{stages}: no completed PolyRefuse build; run `corpusforge build polyrefuse --sources ...` first",
+        lambda: latest_verdict(settings), lambda: validate(settings),
+    )
     checks = verdict["summary"].get("checks", [])
-    failed = [c["name"] for c in checks if not c.get("success")]
     if not verdict["success"]:
         absent = next((c.get("details", "") for c in checks if c["name"] == "languages.present" and not c.get("success")), "")
         raise ReleaseRefused(

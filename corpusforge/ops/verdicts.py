@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pipelines.core.fileio import read_json
 
@@ -23,3 +23,27 @@ def find_verdict(validation_root: Path, fingerprint: str | None, **match: Any) -
             data["dir"] = str(run)
             return data
     return None
+
+
+def release_verdict(
+    version: str | None, bump: str | None, fingerprint: str | None, no_build: str,
+    latest: Callable[[], dict[str, Any] | None], validate: Callable[[], Any],
+) -> tuple[dict[str, Any], bool, list[str]]:
+    """What every release checks first: exactly one of ``version`` / ``bump``, a completed build
+    (``fingerprint``; ``no_build`` says how to make one), and a verdict for it, validating now when
+    there is none. Returns (verdict, validated_now, names of failed checks); the caller refuses a
+    failed verdict with its own advice. Raises :class:`ReleaseRefused` for the first two."""
+    from corpusforge.ops.sad import ReleaseRefused  # defined there; imported by the CLI from there
+
+    if (version is None) == (bump is None):
+        raise ReleaseRefused("give exactly one of --version X.Y.Z or --bump major|minor|patch")
+    if fingerprint is None:
+        raise ReleaseRefused(no_build)
+    verdict = latest()
+    validated_now = verdict is None
+    if verdict is None:
+        validate()
+        verdict = latest()
+        assert verdict is not None
+    failed = [c["name"] for c in verdict["summary"].get("checks", []) if not c.get("success")]
+    return verdict, validated_now, failed
