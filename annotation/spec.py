@@ -37,12 +37,29 @@ class Question:
     required: bool = False
     hints: Mapping[str, str] = field(default_factory=dict)  # choice -> one-line hint shown in the UI
     source: str | None = None  # text questions: the payload field being corrected
+    # many choices (e.g. 1,000 classes): the UI offers a search box instead of a list of buttons
+    searchable: bool = False
+    # (question, choice): shown only while that single-choice question has that answer
+    shown_when: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.kind in ("multi_choice", "single_choice") and not self.choices:
             raise ValueError(f"question {self.name!r}: a {self.kind} question needs choices")
         if self.kind in ("flag", "text") and self.choices:
             raise ValueError(f"question {self.name!r}: a {self.kind} question has no choices")
+        if self.searchable and self.kind != "single_choice":
+            raise ValueError(f"question {self.name!r}: only a single_choice question can be searchable")
+
+    def ui(self) -> dict[str, Any]:
+        """What the UI depends on; the newer options appear only when set, so older specs keep their fingerprint."""
+        out = {**self.__dict__, "hints": dict(self.hints)}
+        if not self.searchable:
+            del out["searchable"]
+        if self.shown_when is None:
+            del out["shown_when"]
+        else:
+            out["shown_when"] = list(self.shown_when)
+        return out
 
     def check(self, value: Any) -> str | None:
         """Why ``value`` is not a valid answer to this question, or None."""
@@ -115,6 +132,12 @@ class AnnotationSpec:
             problems = self.check_answers(p.answers)
             if problems:
                 raise ValueError(f"spec {self.name!r}: pre-annotation of {p.item_id!r} by {p.model}: {'; '.join(problems)}")
+        for q in self.questions:
+            if q.shown_when is not None:
+                other = next((o for o in self.questions if o.name == q.shown_when[0]), None)
+                if other is None or other.kind != "single_choice" or q.shown_when[1] not in other.choices:
+                    raise ValueError(f"spec {self.name!r}: question {q.name!r} is shown when {q.shown_when[0]!r} is "
+                                     f"{q.shown_when[1]!r}, which no single-choice question of the spec offers")
         for i in self.items:
             if i.gold is not None:
                 problems = self.check_answers(i.gold)
@@ -150,7 +173,7 @@ class AnnotationSpec:
             "title": self.title,
             "guideline": self.guideline,
             "display": [d.__dict__ for d in self.display],
-            "questions": [{**q.__dict__, "hints": dict(q.hints)} for q in self.questions],
+            "questions": [q.ui() for q in self.questions],
         }
         return hashlib.sha256(json.dumps(ui, sort_keys=True).encode()).hexdigest()[:16]
 

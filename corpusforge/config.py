@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pipelines.core.errors import CorpusforgeError
 from pipelines.facts.settings import FactsSettings
 from pipelines.polyrefuse.settings import PolyRefuseSettings
+from pipelines.relaionet.settings import RelaionetSettings
 from pipelines.sad.settings import SadSettings
 
 CONFIG_FILE = "corpusforge.toml"
@@ -103,12 +104,27 @@ class FactsAnnotationSettings(_Strict):
     )
 
 
+class RelaionetAnnotationSettings(_Strict):
+    """Proofreading of reLAIONet images (annotation/recipes/relaionet.py)."""
+
+    annotators: tuple[str, ...] = Field((), description="Proofreaders; every item goes to one or more of them.")
+    double_fraction: float = Field(
+        0.2, ge=0, le=1, description="Share of the images proofread by two annotators (agreement is measured on them)."
+    )
+    seed: int = Field(0, description="Seed of the double-proofread share and the routing.")
+    document_root: Path | None = Field(
+        None, description="Folder the Label Studio server serves local files from (LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT); "
+        "null: the workspace, as the local server started by corpusforge does. The images are written under it."
+    )
+
+
 class AnnotationSettings(_Strict):
     backend: Literal["label_studio"] = "label_studio"
     label_studio: LabelStudioSettings = LabelStudioSettings()
     sad: SadAnnotationSettings = SadAnnotationSettings()
     polyrefuse: PolyRefuseAnnotationSettings = PolyRefuseAnnotationSettings()
     facts: FactsAnnotationSettings = FactsAnnotationSettings()
+    relaionet: RelaionetAnnotationSettings = RelaionetAnnotationSettings()
 
 
 class Settings(_Strict):
@@ -117,6 +133,7 @@ class Settings(_Strict):
     sad: SadSettings = SadSettings()
     polyrefuse: PolyRefuseSettings = PolyRefuseSettings()
     facts: FactsSettings = FactsSettings()
+    relaionet: RelaionetSettings = RelaionetSettings()
     annotation: AnnotationSettings = AnnotationSettings()
 
 

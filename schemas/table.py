@@ -79,6 +79,20 @@ class Bool(DType):
 
 
 @dataclass(frozen=True)
+class ImageData(DType):
+    """An image: its encoded bytes (JPEG, PNG, ...) and an optional file name, as ``datasets`` stores
+    an ``Image`` feature (a struct of ``bytes`` and ``path``); a release decodes it to a PIL image."""
+
+    def polars(self) -> pl.DataType:
+        return pl.Struct({"bytes": pl.Binary(), "path": pl.String()})
+
+    def hf(self) -> Any:
+        from datasets import Image
+
+        return Image()
+
+
+@dataclass(frozen=True)
 class Label(DType):
     """A class label: stored as its integer index, named by ``names`` (HF ``ClassLabel``)."""
 

@@ -60,7 +60,9 @@ def serve_cmd(
         read_login,
     )
 
-    _, ws = resolve(config, workspace, None)
+    from corpusforge.ops.relaionet_proofread import document_root
+
+    settings, ws = resolve(config, workspace, None)
     data_dir = ws.annotation / "label-studio"
     running = find_running(data_dir)
     if running:
@@ -74,13 +76,14 @@ def serve_cmd(
 
     ensure_environment(progress=note)
     ensure_template(progress=note)
-    server = LocalLabelStudio(data_dir, port=port)
+    # local files (reLAIONet's images) are served from the workspace, or annotation.relaionet.document_root
+    server = LocalLabelStudio(data_dir, port=port, document_root=document_root(settings))
     with _sigterm_as_interrupt():
         try:
             server.start()
             _say(f"Label Studio is running at {server.url}")
             _say(f"  log in as {server.username}, password {server.password}")
-            _say(f"  data: {data_dir} (kept between runs)")
+            _say(f"  data: {data_dir} (kept between runs); local files served from {server.document_root}")
             _say("Stop it with Ctrl-C.")
             server.wait()
         except KeyboardInterrupt:
@@ -120,7 +123,7 @@ def _uninterrupted(action: Callable[[], None]) -> None:
 
 # --------------------------------------------------------------------------- the labelling loop
 
-DatasetArg = Annotated[str, typer.Argument(help="Dataset name: sad (strategy labelling), polyrefuse (proofreading) or facts (fact verification); the last two have push, pull, simulate.")]
+DatasetArg = Annotated[str, typer.Argument(help="Dataset name: sad (strategy labelling), polyrefuse (proofreading), facts (fact verification) or relaionet (image proofreading); the last three have push, pull, simulate.")]
 SetOptA = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a setting, e.g. --set annotation.sad.overlap=2 (repeatable).")]
 
 
@@ -129,6 +132,7 @@ PROOFREADING_COMMANDS = ("push", "pull", "simulate")
 CORRECTION_ROUNDS = {
     "polyrefuse": ("PolyRefuse proofreading", "corpusforge build polyrefuse --corrections latest --sources ..."),
     "facts": ("Fact verification", "corpusforge build facts --facts latest --corpus ..."),
+    "relaionet": ("reLAIONet image proofreading", "corpusforge build relaionet --corrections latest ..."),
 }
 
 
@@ -263,6 +267,7 @@ def simulate_cmd(
     truth: Annotated[Optional[Path], typer.Option(help="JSONL of known answers; default: the pre-annotations with seeded noise.")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     adjudicator: Annotated[bool, typer.Option("--adjudicator", help="Answer the adjudication queue instead (one simulated adjudicator).")] = False,
+    answers: Annotated[Optional[Path], typer.Option(help="relaionet: JSONL answer key, lines {\"sample_id\", \"answers\"[, \"annotator\"]}; default: everyone confirms.")] = None,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     set_: SetOptA = None,
@@ -274,7 +279,7 @@ def simulate_cmd(
         raise typer.BadParameter("simulated annotations are for demos, tests and benchmarks only: pass --simulated to confirm")
     settings = _settings(dataset, config, workspace, set_, "simulate")
     if dataset in CORRECTION_ROUNDS:
-        return _simulate_round(dataset, settings, seed)
+        return _simulate_round(dataset, settings, seed, answers)
     configured = list(settings.annotation.sad.annotators)
     names = ["sim-adjudicator"] if adjudicator else configured or [f"sim-annotator-{k + 1}" for k in range(annotators)]
     with _bar("submitting annotations") as bar:
@@ -302,22 +307,25 @@ def train_cmd(dataset: DatasetArg, workspace: WorkspaceOpt = None, config: Confi
 
 
 def _round_ops(dataset: str):
-    from corpusforge.ops import proofread, verify_facts
+    from corpusforge.ops import proofread, relaionet_proofread, verify_facts
 
-    return {"polyrefuse": proofread, "facts": verify_facts}[dataset]
+    return {"polyrefuse": proofread, "facts": verify_facts, "relaionet": relaionet_proofread}[dataset]
 
 
 # per round: (project noun, what the strata are, what people do there)
 ROUND_WORDS = {
     "polyrefuse": ("Proofreading", "language and flag", "Proofread"),
     "facts": ("Verification", "language and reason", "Verify"),
+    "relaionet": ("Proofreading", "proofreaders (double: two)", "Proofread"),
 }
 
 
 def _push_round(dataset: str, settings) -> None:
     noun, strata, verb = ROUND_WORDS[dataset]
     with _bar(f"pushing {noun.lower()} tasks") as bar:
-        report, plan = _round_ops(dataset).push(settings, progress=bar)
+        report, plan, *written = _round_ops(dataset).push(settings, progress=bar)
+    if written:
+        _say(f"Image files: {written[0]:,} written to {_round_ops(dataset).images_dir(settings)}.")
     _say(f"{noun} project {report.project_id}: {report.created:,} tasks created, {report.already:,} already there"
          + (f", {report.recovered:,} recovered from an interrupted push" if report.recovered else "") + f" ({report.seconds:.1f}s).")
     _say(f"Items by {strata}: " + (", ".join(f"{'/'.join(k)} {n}" for k, n in sorted(plan.strata.items())) or "none"))
@@ -337,6 +345,8 @@ def _pull_round(dataset: str, settings) -> None:
                       highlight=False, soft_wrap=True)
     if dataset == "facts":
         _say_fact_changes(outcome)
+    if "agreement" in outcome.added:
+        _say_agreement(outcome.added["agreement"])
     _say(f"Apply them: {CORRECTION_ROUNDS[dataset][1]}")
 
 
@@ -349,7 +359,23 @@ def _say_fact_changes(outcome) -> None:
                       f"(not applied), e.g. {', '.join(applied['unknown'][:3])}", highlight=False, soft_wrap=True)
 
 
-def _simulate_round(dataset: str, settings, seed: int) -> None:
+def _say_agreement(a: dict) -> None:
+    if not a["items"]:
+        _say("Agreement: no image has two usable verdicts yet.")
+        return
+
+    def fmt(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    _say(f"Agreement on verdict and class over {a['items']:,} double-proofread images: {a['percent_agreement']:.1f}% "
+         f"({a['agreeing']:,} agree), Krippendorff's alpha {fmt(a['krippendorff_alpha'])}, Fleiss' kappa {fmt(a['fleiss_kappa'])}.")
+
+
+def _simulate_round(dataset: str, settings, seed: int, answers: Path | None = None) -> None:
+    ops = _round_ops(dataset)
+    if answers is not None and dataset != "relaionet":
+        raise typer.BadParameter("--answers is for relaionet; other rounds simulate their own verdicts")
+    extra = {"answers": ops.load_answer_key(answers) if answers else None} if dataset == "relaionet" else {}
     with _bar("submitting verdicts") as bar:
-        report = _round_ops(dataset).simulate(settings, seed=seed, progress=bar)
+        report = ops.simulate(settings, seed=seed, progress=bar, **extra)
     _say(f"{report.submitted:,} simulated verdicts submitted ({report.already:,} already there).")

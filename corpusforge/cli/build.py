@@ -130,6 +130,42 @@ def build_facts_cmd(
     out.print(f"Candidate ready in {ws.stages('facts')}. Next: corpusforge validate facts", soft_wrap=True)
 
 
+@app.command("relaionet")
+def build_relaionet_cmd(
+    input: Annotated[list[Path], typer.Option("--input", "-i", help="img2dataset output (webdataset .tar shards or parquet with images), LAION metadata .parquet, or a folder of images with captions (<name>.txt, captions.csv or captions.jsonl); repeatable.")],
+    encoder: Annotated[Optional[str], typer.Option("--encoder", help="Text encoder of the similarity filter: clip, sentence or none (relaionet.similarity.encoder).")] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="Local folder of the text encoder (relaionet.similarity.model_dir); nothing is downloaded.")] = None,
+    corrections: Annotated[Optional[str], typer.Option("--corrections", help="Proofreading to apply: latest (the last `annotate pull relaionet`), a corrections.parquet, or none.")] = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (local) or CPUs of a local Ray.")] = None,
+    executor: Annotated[str | None, typer.Option("--executor", help="local or ray: overrides executor.kind (for a cluster also set executor.ray_address).")] = None,
+) -> None:
+    """Build reLAIONet: captions matched to ImageNet classes (LAIONet rules), filtered, images checked, deduplicated."""
+    from corpusforge.ops import relaionet
+
+    overrides = list(set_ or []) + ([f"executor.workers={workers}"] if workers else [])
+    overrides += [f"executor.kind={json.dumps(executor)}"] if executor else []
+    if encoder is not None:
+        overrides.append(f"relaionet.similarity.encoder={json.dumps(encoder)}")
+    if model is not None:
+        overrides.append(f"relaionet.similarity.model_dir={json.dumps(str(model.expanduser().resolve()))}")
+    settings, ws = resolve(config, workspace, overrides)
+    with PipelineBars(console) as progress:
+        result = relaionet.build(input, settings, progress, corrections=relaionet.corrections_file(settings, corrections))
+    print_step_table("reLAIONet build", result)
+    dropped = {k: v for d in result.dropped().values() for k, v in d.items()}
+    if dropped:
+        out.print(f"Dropped {sum(dropped.values()):,} samples ({', '.join(f'{k} {v:,}' for k, v in sorted(dropped.items()))}); "
+                  f"each with its id, file and reason in {ws.stages('relaionet')}/<step>/_rejects/", soft_wrap=True, highlight=False)
+    statuses = {k.removeprefix("proofread_"): v for k, v in result.steps["proofread"].stats["counters"].items() if v}
+    kept = result.counts.get("meta", 0)
+    out.print(f"{kept:,} candidate images" + (f" ({', '.join(f'{k} {v:,}' for k, v in sorted(statuses.items()))})"
+              if set(statuses) - {"pending"} else " waiting for proofreading: corpusforge annotate push relaionet"), soft_wrap=True)
+    out.print(f"Candidate ready in {ws.stages('relaionet')}. Next: corpusforge validate relaionet", soft_wrap=True)
+
+
 def print_step_table(title: str, result) -> None:
     table = Table(title=title, show_lines=False)
     for col in ("step", "status", "rows out", "dropped"):

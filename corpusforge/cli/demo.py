@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from corpusforge.cli import relaionet_demo
 from corpusforge.cli.common import PipelineBars, console, out
 
 SAMPLE = Path(__file__).resolve().parents[2] / "pipelines" / "sad" / "sample" / "reddit"
@@ -21,8 +22,10 @@ LABELLED_VERSION = "0.2.0"
 def demo(
     workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace for the demo.")] = Path("workspace"),
 ) -> None:
-    """SAD end to end on the bundled sample: build, validate, release 0.1.0; label in Label Studio
-    (three simulated annotators), agreement, merge, classifier; rebuild with the labels, release 0.2.0."""
+    """SAD and reLAIONet end to end on the bundled samples. SAD: build, validate, release 0.1.0; label in
+    Label Studio (three simulated annotators), agreement, merge, classifier; rebuild with the labels,
+    release 0.2.0. reLAIONet: build from sample images and captions, proofread the images in the same
+    Label Studio (two simulated proofreaders), rebuild with their verdicts, validate, release, load."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from datasets.utils.logging import disable_progress_bar
@@ -32,29 +35,35 @@ def demo(
     from corpusforge.workspace import Workspace
 
     overrides = [f"annotation.sad.annotators={list(DEMO_ANNOTATORS)}", "annotation.sad.sample_size=1000", "annotation.sad.overlap=3"]
+    overrides += relaionet_demo.overrides()
     settings = load_settings(None, overrides, workspace=workspace)
     ws = Workspace.at(settings.workspace.path)
 
-    out.rule("1/9 build SAD from the bundled CMV sample")
+    out.rule("1/13 build SAD from the bundled CMV sample")
     _build(settings, ws, labels=None)
-    release_dir = _validate_and_release(settings, ws, DEMO_VERSION, "2/9", "3/9")
-    _load(release_dir, "4/9")
+    release_dir = _validate_and_release(settings, ws, DEMO_VERSION, "2/13", "3/13")
+    _load(release_dir, "4/13")
 
-    server = _start_label_studio(settings, ws, "5/9")
+    server = _start_label_studio(settings, ws, "5/13")
     try:
-        agreement_md = _label(settings, "6/9")
-        _train(settings, "7/9")
+        agreement_md = _label(settings, "6/13")
+        _train(settings, "7/13")
+        relaionet_demo.build(settings, ws, "8/13", corrections=None)
+        relaionet_demo.proofread(settings, "9/13")
     finally:
         server.stop()
-    out.rule("8/9 rebuild with the human labels")
+    out.rule("10/13 rebuild SAD with the human labels")
     _build(settings, ws, labels="latest")
-    labelled_dir = _validate_and_release(settings, ws, LABELLED_VERSION, "8/9", "8/9")
-    _load(labelled_dir, "9/9")
+    labelled_dir = _validate_and_release(settings, ws, LABELLED_VERSION, "10/13", "10/13")
+    _load(labelled_dir, "11/13")
     _print_human_labels(labelled_dir)
+    relaionet_demo.build(settings, ws, "12/13", corrections="latest")
+    relaionet_dir = relaionet_demo.release(settings, ws, "12/13")
+    relaionet_demo.load(relaionet_dir, "13/13")
     out.print(f"\nAgreement report: {agreement_md}", markup=False)
     out.print(f"Open the labelling UI: corpusforge annotate serve --workspace {workspace}  (then the URL and login it prints; "
               f"data kept in {ws.annotation / 'label-studio'})", markup=False)
-    out.print(f"\nRelease: {release_dir}\nRelease with human labels: {labelled_dir}", markup=False)
+    out.print(f"\nSAD release: {release_dir}\nSAD release with human labels: {labelled_dir}\nreLAIONet release: {relaionet_dir}", markup=False)
 
 
 def _build(settings, ws, labels) -> None:
@@ -121,7 +130,9 @@ def _start_label_studio(settings, ws, step: str):
 
     ensure_environment(progress=note)
     ensure_template(progress=note)
-    server = LocalLabelStudio(data_dir, port=0).start()
+    from corpusforge.ops.relaionet_proofread import document_root
+
+    server = LocalLabelStudio(data_dir, port=0, document_root=document_root(settings)).start()  # serves the images to proofread
     out.print(f"Label Studio at {server.url}", markup=False)
     return server
 

@@ -51,3 +51,19 @@ def export_facts_cmd(
     settings, _ = resolve(config, workspace, set_)
     path, origin = facts.export(settings, out_file, version=version)
     out.print(f"Exported fact frequencies ({origin}) to {path}", soft_wrap=True)
+
+
+@app.command("relaionet")
+def export_relaionet_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to create: one sub-folder per class (WordNet id) plus metadata.csv.")],
+    version: Annotated[Optional[str], typer.Option("--version", help="Release to export, X.Y.Z; default: the current candidate's proofread images.")] = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """reLAIONet as one folder per ImageNet class (the ImageFolder layout reLAIONet is distributed in)."""
+    from corpusforge.ops import relaionet
+
+    settings, _ = resolve(config, workspace, set_)
+    result, origin = relaionet.export(settings, out_dir, version=version)
+    out.print(f"Exported reLAIONet ({origin}) to {out_dir}: {result}", soft_wrap=True, highlight=False)

@@ -3,41 +3,49 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
 from corpusforge.cli.common import ConfigOpt, LanguagesOpt, SetOpt, WorkspaceOpt, languages_override, out, resolve
 
 app = typer.Typer(help="Publish a validated dataset as an immutable versioned release; verify; diff.", no_args_is_help=True)
+VersionOpt = Annotated[Optional[str], typer.Option("--version", help="Version to publish, X.Y.Z.")]
+BumpOpt = Annotated[Optional[str], typer.Option("--bump", help="Or bump the latest version: major, minor or patch.")]
+
+
+def _release(dataset: str, title: str, settings, version: str | None, bump: str | None, load_config: Callable[[object], str | None]) -> None:
+    """Release through ``corpusforge.ops.<dataset>`` and say what was written and how to load it."""
+    import importlib
+
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()  # the release writer's own summary says enough
+    outcome = importlib.import_module(f"corpusforge.ops.{dataset}").release(settings, version=version, bump=bump)
+    out.print(f"Released {title} {outcome.version} at {outcome.path}", soft_wrap=True)
+    for config_name, splits in outcome.counts.items():
+        out.print(f"  {config_name}: " + ", ".join(f"{s} {n:,}" for s, n in splits.items()))
+    config = load_config(outcome)
+    out.print(f'Load it with: datasets.load_dataset("{outcome.path}"' + (f', "{config}")' if config else ")"), soft_wrap=True)
 
 
 @app.command("sad")
 def release_sad_cmd(
-    version: Annotated[Optional[str], typer.Option("--version", help="Version to publish, X.Y.Z.")] = None,
-    bump: Annotated[Optional[str], typer.Option("--bump", help="Or bump the latest version: major, minor or patch.")] = None,
+    version: VersionOpt = None,
+    bump: BumpOpt = None,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Release the validated SAD build (refused while validation fails)."""
-    from datasets.utils.logging import disable_progress_bar
-
-    from corpusforge.ops import sad
-
-    disable_progress_bar()  # the release writer's own summary says enough
     settings, _ = resolve(config, workspace, set_)
-    outcome = sad.release(settings, version=version, bump=bump)
-    out.print(f"Released SAD {outcome.version} at {outcome.path}")
-    for config_name, splits in outcome.counts.items():
-        out.print(f"  {config_name}: " + ", ".join(f"{s} {n:,}" for s, n in splits.items()))
-    out.print(f'Load it with: datasets.load_dataset("{outcome.path}", "dialogues")')
+    _release("sad", "SAD", settings, version, bump, lambda _: "dialogues")
 
 
 @app.command("polyrefuse")
 def release_polyrefuse_cmd(
-    version: Annotated[Optional[str], typer.Option("--version", help="Version to publish, X.Y.Z.")] = None,
-    bump: Annotated[Optional[str], typer.Option("--bump", help="Or bump the latest version: major, minor or patch.")] = None,
+    version: VersionOpt = None,
+    bump: BumpOpt = None,
     languages: LanguagesOpt = None,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
@@ -45,39 +53,34 @@ def release_polyrefuse_cmd(
 ) -> None:
     """Release the validated PolyRefuse build: one config per language present and `parallel` (refused
     while validation fails; narrow polyrefuse.languages or allow declared gaps instead)."""
-    from datasets.utils.logging import disable_progress_bar
-
-    from corpusforge.ops import polyrefuse
-
-    disable_progress_bar()
     settings, _ = resolve(config, workspace, list(set_ or []) + languages_override(languages))
-    outcome = polyrefuse.release(settings, version=version, bump=bump)
-    out.print(f"Released PolyRefuse {outcome.version} at {outcome.path}", soft_wrap=True)
-    for config_name, splits in outcome.counts.items():
-        out.print(f"  {config_name}: " + ", ".join(f"{s} {n:,}" for s, n in splits.items()))
-    out.print(f'Load it with: datasets.load_dataset("{outcome.path}", "{outcome.languages[-1]}")', soft_wrap=True)
+    _release("polyrefuse", "PolyRefuse", settings, version, bump, lambda o: o.details["languages"][-1])
 
 
 @app.command("facts")
 def release_facts_cmd(
-    version: Annotated[Optional[str], typer.Option("--version", help="Version to publish, X.Y.Z.")] = None,
-    bump: Annotated[Optional[str], typer.Option("--bump", help="Or bump the latest version: major, minor or patch.")] = None,
+    version: VersionOpt = None,
+    bump: BumpOpt = None,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Release the validated fact counts: one config per language and `all`, with the summary plot."""
-    from datasets.utils.logging import disable_progress_bar
-
-    from corpusforge.ops import facts
-
-    disable_progress_bar()
     settings, _ = resolve(config, workspace, set_)
-    outcome = facts.release(settings, version=version, bump=bump)
-    out.print(f"Released fact frequencies {outcome.version} at {outcome.path}", soft_wrap=True)
-    for config_name, splits in outcome.counts.items():
-        out.print(f"  {config_name}: " + ", ".join(f"{s} {n:,}" for s, n in splits.items()))
-    out.print(f'Load it with: datasets.load_dataset("{outcome.path}", "all")', soft_wrap=True)
+    _release("facts", "fact frequencies", settings, version, bump, lambda _: "all")
+
+
+@app.command("relaionet")
+def release_relaionet_cmd(
+    version: VersionOpt = None,
+    bump: BumpOpt = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Release the proofread reLAIONet images (accepted or relabelled): an Image column and a ClassLabel over the 1,000 ImageNet classes."""
+    settings, _ = resolve(config, workspace, set_)
+    _release("relaionet", "reLAIONet", settings, version, bump, lambda _: None)
 
 
 @app.command("verify")

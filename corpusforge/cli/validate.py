@@ -50,3 +50,17 @@ def validate_facts_cmd(workspace: WorkspaceOpt = None, config: ConfigOpt = None,
     out.print(report.render_text(show_passed=False), highlight=False, markup=False, soft_wrap=True)
     if not report.success:
         raise typer.Exit(1)
+
+
+@app.command("relaionet")
+def validate_relaionet_cmd(workspace: WorkspaceOpt = None, config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Validate the images a reLAIONet release would hold: labels and WordNet ids, proofreading status,
+    no near-duplicates, image sizes, captions still matching their class; names failing images."""
+    from corpusforge.ops import relaionet
+
+    settings, _ = resolve(config, workspace, set_)
+    with console.status("validating with Great Expectations ..."):
+        report = relaionet.validate(settings)
+    out.print(report.render_text(show_passed=False), highlight=False, markup=False, soft_wrap=True)
+    if not report.success:
+        raise typer.Exit(1)

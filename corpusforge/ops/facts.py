@@ -9,8 +9,6 @@ validates first when there is none).
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,7 +16,7 @@ import polars as pl
 
 from corpusforge.config import Settings, describe
 from corpusforge.ops.sad import ReleaseRefused, code_revision
-from corpusforge.ops.verdicts import find_verdict, release_verdict
+from corpusforge.ops.verdicts import ReleaseOutcome, find_verdict, release_verdict, validate_candidate
 from corpusforge.workspace import Workspace
 from pipelines.core.executor import NO_PROGRESS, Progress, make_executor
 from pipelines.core.fileio import atomic_write_json, read_json, sha256_json
@@ -84,14 +82,9 @@ def validate(settings: Settings, run_id: str | None = None, data_docs: bool = Tr
     ws = Workspace.at(settings.workspace.path)
     stages = ws.stages(DATASET)
     tables = read_candidate(stages)
-    run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    out_dir = ws.validation(DATASET) / run_id
-    report = validate_facts(tables, settings.facts, out_dir, data_docs=data_docs)
-    atomic_write_json(out_dir / "candidate.json", {
-        "candidate_fingerprint": candidate_fingerprint(stages), "validation_key": validation_key(settings),
-        "success": report.success, "run": run_id,
-    })
-    return report
+    return validate_candidate(ws.validation(DATASET), candidate_fingerprint(stages),
+                              lambda out_dir: validate_facts(tables, settings.facts, out_dir, data_docs=data_docs),
+                              run_id=run_id, validation_key=validation_key(settings))
 
 
 def latest_verdict(settings: Settings) -> dict[str, Any] | None:
@@ -100,14 +93,6 @@ def latest_verdict(settings: Settings) -> dict[str, Any] | None:
 
 
 # --------------------------------------------------------------------------- release
-
-
-@dataclass
-class ReleaseOutcome:
-    path: Path
-    version: str
-    validated_now: bool
-    counts: dict[str, dict[str, int]]
 
 
 def release_tables(counts: pl.DataFrame, at_checkpoints: pl.DataFrame) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:

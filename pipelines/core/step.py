@@ -9,6 +9,7 @@ list can be shipped to worker processes or a Ray cluster unchanged.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -135,6 +136,7 @@ class MapStep:
     outputs: tuple[Output, ...]
     params: Any = None
     resources: tuple[tuple[str, float], ...] = ()
+    with_partition: bool = False  # True: transform(frames, params, partition number)
 
 
 Step = SourceStep | MapStep
@@ -195,3 +197,14 @@ class Pipeline:
         first = self.steps[0]
         assert isinstance(first, SourceStep)
         return first.partitions
+
+
+def by_key_crc32(df: pl.DataFrame, partitions: int, column: str) -> pl.Series:
+    """Partition of each row: crc32 of its ``column`` value (a string id) modulo ``partitions``,
+    stable across runs and library versions; frames without the column go to partition 0. Give
+    it to a step as ``functools.partial(by_key_crc32, column="...")`` (picklable)."""
+    if column not in df.columns or partitions == 1:
+        return pl.Series("p", [0] * df.height, dtype=pl.Int32)
+    return df.get_column(column).map_elements(
+        lambda key: zlib.crc32(key.encode()) % partitions, return_dtype=pl.Int32, skip_nulls=False
+    )

@@ -32,7 +32,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.core.errors import InputError
-from pipelines.core.executor import Executor, LocalExecutor, NO_PROGRESS, Progress, StepOutcome
+from pipelines.core.executor import BuildResult, Executor, LocalExecutor, NO_PROGRESS, Progress
 from pipelines.core.fileio import sha256_file
 from pipelines.core.stage import StageStore
 from pipelines.core.step import Emitter, Input, MapStep, Output, Pipeline, SourceStep, SourceUnit, StepResult
@@ -235,16 +235,6 @@ def facts_pipeline(inputs: FactsInputs, settings: FactsSettings) -> Pipeline:
 
 
 # --------------------------------------------------------------------------- entry points
-
-
-@dataclass
-class BuildResult:
-    inputs: FactsInputs
-    steps: dict[str, StepOutcome]
-    stages_root: Path
-
-    def dropped(self) -> dict[str, dict[str, int]]:
-        return {name: o.stats["dropped"] for name, o in self.steps.items() if o.stats.get("dropped")}
 
 
 def build_facts(

@@ -45,10 +45,10 @@ The checks, all thresholds in :class:`CheckSettings`:
 Texts are NFC-normalised and stripped of surrounding whitespace before anything is measured;
 lengths are in code points. Checks that compare with the source are skipped when ``source`` is
 null (the published harmless train/validation translations have no known English row). A
-categorical ``lang`` comes back as a string. :func:`run_checks` is
-vectorised (polars expressions; one batched call of the language detector over the distinct
-texts); :func:`naive_checks` applies the same definitions row by row in plain Python and is the
-reference the tests and ``bench/polyrefuse_checks.py`` compare it with.
+categorical ``lang`` comes back as a string. :func:`run_checks` is vectorised (polars
+expressions; one batched call of the language detector of :mod:`pipelines.core.langid` over the
+distinct texts); :func:`naive_checks` applies the same definitions row by row in plain Python and
+is the reference the tests and ``bench/polyrefuse_checks.py`` compare it with.
 
 Failure modes: a missing column or a language without settings raises ``ValueError`` naming it;
 the detector needs ``py3langid==0.4.0`` and back-translation scores need ``sacrebleu==2.6.0``
@@ -58,7 +58,6 @@ py3langid wheel.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 import unicodedata
@@ -69,6 +68,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipelines.core.langid import LanguageDetector, default_detector
 from pipelines.core.text import WHITESPACE_CHARS
 
 LANGUAGES: tuple[str, ...] = ("en", "de", "es", "fr", "it", "nl", "pl", "ja", "ko", "zh", "ar", "th", "ru", "yo")
@@ -302,117 +302,6 @@ class CheckSettings(BaseModel):
                 "placeholder_pattern: use non-capturing groups (?:...) so that every engine returns whole matches"
             )
         return self
-
-
-# --------------------------------------------------------------------------- language detector
-
-
-class LanguageDetector:
-    """py3langid 0.4.0 (naive Bayes over byte n-grams, 139 languages; model inside the wheel).
-
-    :meth:`probabilities` scores many texts at once: the byte automaton walks all texts in
-    lockstep with numpy and the n-gram counts meet the model in one sparse product, which is
-    about 10x faster than scoring text by text. It uses the identifier's model arrays directly, so
-    py3langid is pinned (0.4.0); a test checks it against the public :meth:`rank`.
-    """
-
-    def __init__(self) -> None:
-        try:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "The PolyRefuse language check needs py3langid==0.4.0 (its model ships in the wheel; "
-                "nothing is downloaded): pip install py3langid==0.4.0"
-            ) from exc
-        identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-        needed = ("tk_nextmove", "tk_row", "tk_output", "nb_ptc", "nb_pc", "nb_classes", "_alias_pairs", "_encode")
-        missing = [name for name in needed if not hasattr(identifier, name)]
-        if missing:
-            raise RuntimeError(
-                f"py3langid's model layout is not the one this module reads (missing {missing}); "
-                "install py3langid==0.4.0"
-            )
-        self._identifier = identifier
-        self.labels: tuple[str, ...] = tuple(identifier.nb_classes)
-        # A label listed twice (script variants) is folded into its first column.
-        self.column_of: dict[str, int] = {}
-        for index, label in enumerate(self.labels):
-            self.column_of.setdefault(label, index)
-        nextmove = identifier.tk_nextmove
-        self._nextmove = np.frombuffer(nextmove, dtype=np.dtype(f"u{nextmove.itemsize}"))
-        self._rowbase = np.asarray(identifier.tk_row, dtype=np.int64) << 8
-        self._output = np.asarray(identifier.tk_output, dtype=np.int64)
-        self._ptc = np.asarray(identifier.nb_ptc, dtype=np.float32)
-        self._pc = np.asarray(identifier.nb_pc, dtype=np.float32)
-        self._alias_pairs = list(identifier._alias_pairs)
-
-    def rank(self, text: str) -> dict[str, float]:
-        """Probability per language of one text (py3langid's public API)."""
-        return dict(self._identifier.rank(text))
-
-    def probabilities(self, texts: Sequence[str], batch_size: int = 50_000) -> np.ndarray:
-        """Probabilities, shape (len(texts), len(self.labels)); columns as :attr:`column_of`."""
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return np.concatenate([self._score(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)])
-
-    def _score(self, texts: Sequence[str]) -> np.ndarray:
-        try:
-            import scipy.sparse
-        except ImportError as exc:  # pragma: no cover - scipy comes with great-expectations
-            raise ImportError("Batched language detection needs scipy: pip install scipy") from exc
-
-        n_classes = len(self.labels)
-        encoded = [self._identifier._encode(t) for t in texts]
-        lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
-        order = np.argsort(-lengths, kind="stable")  # longest first: the active texts are a prefix
-        sorted_lengths = lengths[order]
-        flat = np.frombuffer(b"".join(encoded[i] for i in order), dtype=np.uint8)
-        offsets = np.concatenate(([0], np.cumsum(sorted_lengths)[:-1]))
-        n = len(encoded)
-        max_length = int(sorted_lengths[0])
-        active = np.searchsorted(-sorted_lengths, -np.arange(max_length), side="left")
-        state = np.zeros(n, dtype=np.int64)
-        hit_texts: list[np.ndarray] = []
-        hit_features: list[np.ndarray] = []
-        for position in range(max_length):
-            k = int(active[position])
-            current = self._nextmove[self._rowbase[state[:k]] + flat[offsets[:k] + position]].astype(np.int64)
-            state[:k] = current
-            feature = self._output[current]
-            hits = np.flatnonzero(feature >= 0)
-            if hits.size:
-                hit_texts.append(hits)
-                hit_features.append(feature[hits])
-        scores = np.zeros((n, n_classes), dtype=np.float32)
-        if hit_texts:
-            rows = np.concatenate(hit_texts)
-            cols = np.concatenate(hit_features)
-            counts = scipy.sparse.csr_matrix(
-                (np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=(n, self._ptc.shape[0])
-            )
-            counts.sum_duplicates()
-            counts.data = np.log1p(counts.data)
-            scores = np.asarray(counts @ self._ptc, dtype=np.float32)
-            has_features = np.diff(counts.indptr) > 0
-            scores[has_features] += self._pc  # featureless texts stay uniform, as in py3langid
-        # py3langid's calibration: divide the log-scores by sqrt(bytes), then softmax.
-        scores *= (1.0 / np.sqrt(np.maximum(sorted_lengths, 1))).astype(np.float32)[:, None]
-        scores -= scores.max(axis=1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
-        for first, duplicate in self._alias_pairs:
-            scores[:, first] += scores[:, duplicate]
-            scores[:, duplicate] = 0.0
-        result = np.empty_like(scores)
-        result[order] = scores
-        return result
-
-
-@functools.lru_cache(maxsize=1)
-def default_detector() -> LanguageDetector:
-    """The detector, loaded once per process (about 1 s)."""
-    return LanguageDetector()
 
 
 # --------------------------------------------------------------------------- shared helpers

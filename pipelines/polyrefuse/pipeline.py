@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -49,10 +48,10 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.core.errors import CorpusforgeError, InputError
-from pipelines.core.executor import Executor, LocalExecutor, NO_PROGRESS, Progress, StepOutcome
+from pipelines.core.executor import BuildResult, Executor, LocalExecutor, NO_PROGRESS, Progress
 from pipelines.core.fileio import sha256_file
 from pipelines.core.stage import StageStore
-from pipelines.core.step import Emitter, Input, MapStep, Output, Pipeline, SourceStep, SourceUnit, StepResult
+from pipelines.core.step import Emitter, Input, MapStep, Output, Pipeline, SourceStep, SourceUnit, StepResult, by_key_crc32
 from pipelines.polyrefuse.checks import CHECKS, run_checks
 from pipelines.polyrefuse.corrections import CORRECTIONS_SCHEMA, apply_corrections, read_corrections
 from pipelines.polyrefuse.machine_translation import (
@@ -84,11 +83,7 @@ _TRANSLATION_COLUMNS = tuple(TRANSLATIONS_SCHEMA.names())
 def by_prompt_id(df: pl.DataFrame, partitions: int) -> pl.Series:
     """Partition of each row: crc32 of its prompt id modulo ``partitions`` (stable across runs and
     library versions); tables without prompt ids (the declared gaps) go to partition 0."""
-    if "prompt_id" not in df.columns or partitions == 1:
-        return pl.Series("p", [0] * df.height, dtype=pl.Int32)
-    return df.get_column("prompt_id").map_elements(
-        lambda pid: zlib.crc32(pid.encode()) % partitions, return_dtype=pl.Int32, skip_nulls=False
-    )
+    return by_key_crc32(df, partitions, "prompt_id")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -480,20 +475,6 @@ def polyrefuse_pipeline(inputs: PolyRefuseInputs, settings: PolyRefuseSettings, 
 def _map_step(name, description, transform, inputs, outputs, params, resources) -> MapStep:
     return MapStep(name=name, version="1", description=description, transform=transform, inputs=inputs,
                    outputs=outputs, params=params, resources=resources)
-
-
-@dataclass
-class BuildResult:
-    inputs: PolyRefuseInputs
-    steps: dict[str, StepOutcome]
-    stages_root: Path
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return dict(self.steps[FINAL_STEP].stats["rows_out"])
-
-    def dropped(self) -> dict[str, dict[str, int]]:
-        return {name: o.stats["dropped"] for name, o in self.steps.items() if o.stats.get("dropped")}
 
 
 def build_polyrefuse(

@@ -89,7 +89,9 @@ class _TransformersEncoder:
                  max_length: int | None = None) -> None:
         import torch
         from transformers import AutoTokenizer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # the pipeline's own bars show progress; one per worker is noise
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model_dir = require_model_dir(model_dir, f"{self.kind} text encoder")

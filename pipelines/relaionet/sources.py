@@ -170,7 +170,9 @@ def _batched(records: Iterable[Sample | _Reject], size: int) -> Iterator[SourceB
 
 
 def _line(position: str) -> int | None:
-    return int(position[4:]) if position.startswith("row ") else None
+    """The row number of a position "row N" (parquet) or "<caption file> row N"."""
+    head, sep, number = position.rpartition("row ")
+    return int(number) if sep and number.isdigit() and (not head or head.endswith(" ")) else None
 
 
 # --------------------------------------------------------------------------- value cleaning
@@ -421,7 +423,7 @@ def _folder_with_caption_file(folder: Path, caption_file: Path, images: list[Pat
             yield _Reject("missing_image", f"row {line}: no image file {name!r} in {folder}", src, line, sample_id)
             continue
         listed.add(name)
-        yield _sample(row, sample_id=sample_id, image=image.read_bytes(), caption=row.get("caption"), source=str(image), position=f"{caption_file.name} row {line}")
+        yield _sample({str(k).lower(): v for k, v in row.items()}, sample_id=sample_id, image=image.read_bytes(), caption=row.get("caption"), source=str(image), position=f"{caption_file.name} row {line}")
     for image in images:
         if image.name not in listed:
             yield _sample({}, sample_id=image.stem, image=image.read_bytes(), caption=None, source=str(image), position=image.name)

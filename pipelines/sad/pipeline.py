@@ -22,7 +22,7 @@ from typing import Callable
 import polars as pl
 
 from pipelines.core.errors import InputError
-from pipelines.core.executor import Executor, LocalExecutor, NO_PROGRESS, Progress, StepOutcome
+from pipelines.core.executor import BuildResult as BaseBuildResult, Executor, LocalExecutor, NO_PROGRESS, Progress
 from pipelines.core.fileio import sha256_file
 from pipelines.core.readers import estimate_decompressed_size, expand_inputs
 from pipelines.core.stage import StageStore
@@ -192,18 +192,8 @@ def _built_by(inputs: SadInputs) -> str:
 
 
 @dataclass
-class BuildResult:
-    kind: str
-    inputs: SadInputs
-    steps: dict[str, StepOutcome]
-    stages_root: Path
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return dict(self.steps[FINAL_STEP].stats["rows_out"])
-
-    def dropped(self) -> dict[str, dict[str, int]]:
-        return {name: o.stats["dropped"] for name, o in self.steps.items() if o.stats.get("dropped")}
+class BuildResult(BaseBuildResult):
+    kind: str = ""  # the source: reddit or published
 
 
 def build_sad(
@@ -228,7 +218,7 @@ def build_sad(
         label_unit = SourceUnit(str(labels.resolve()), hash_file(labels), labels.stat().st_size)
     pipeline = sad_pipeline(resolved, settings, label_unit)
     outcomes = (executor or LocalExecutor()).run(pipeline, stages_root, progress)
-    return BuildResult(resolved.kind, resolved, outcomes, stages_root)
+    return BuildResult(resolved, outcomes, stages_root, kind=resolved.kind)
 
 
 def read_candidate(stages_root: Path) -> dict[str, pl.DataFrame]:

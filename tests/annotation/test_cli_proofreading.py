@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from tests.corpusforge.test_cli_polyrefuse import SAMPLE, SOURCES
-from tests.corpusforge.test_cli_sad import cf
+from tests.corpusforge.test_cli_sad import REPO, cf
 
 pytestmark = [
     pytest.mark.slow,
@@ -83,3 +83,44 @@ def test_proofreading_round_trip_applies_an_edited_translation_in_the_release(la
     assert "edited" in card
     manifest = json.loads((release / "manifest.json").read_text())
     assert manifest["dataset"] == "polyrefuse"
+
+
+RELAIONET_SAMPLE = REPO / "pipelines" / "relaionet" / "sample"
+
+
+def test_relaionet_image_proofreading_through_the_command_line(label_studio, tmp_path, monkeypatch):
+    """build (sample) -> push (images written under Label Studio's document root) -> simulate with the
+    sample's answer key -> pull (agreement) -> build --corrections latest -> statuses applied."""
+    monkeypatch.setenv("CORPUSFORGE_LABEL_STUDIO_TOKEN", label_studio.token)
+    ws = label_studio.document_root / f"ws-{tmp_path.name}"  # the server serves local files under its document root
+    s = [
+        "-w", str(ws),
+        "--set", f"annotation.label_studio.url={label_studio.url}",
+        "--set", f"annotation.relaionet.document_root='{label_studio.document_root}'",
+        "--set", "annotation.relaionet.annotators=['anna', 'ben']",
+        "--set", "annotation.relaionet.double_fraction=0.25",
+        "--set", 'relaionet.similarity.encoder="none"', "--set", 'relaionet.ocr.backend="none"',
+    ]
+
+    def run(*args):
+        result = cf(*args, *s, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return "".join(result.stdout.split())
+
+    build = ("build", "relaionet", "--input", str(RELAIONET_SAMPLE / "images"))
+    run(*build)
+    pushed = run("annotate", "push", "relaionet")  # 19 candidates: without the similarity filter s30 stays in
+    assert "19taskscreated,0alreadythere" in pushed
+    assert len(list((ws / "annotation" / "relaionet" / "images").iterdir())) == 19
+    run("annotate", "simulate", "relaionet", "--simulated", "--answers", str(RELAIONET_SAMPLE / "answers.jsonl"))
+    pulled = run("annotate", "pull", "relaionet")
+    assert "accepted17" in pulled and "relabelled1" in pulled and "unusable1" in pulled  # the key's s04 and s14, the rest confirmed
+    run(*build, "--corrections", "latest")
+    from pipelines.relaionet.pipeline import read_images
+
+    rows = {r["sample_id"]: r for r in read_images(ws / "relaionet" / "stages", images=False).iter_rows(named=True)}
+    assert (rows["s04"]["proofread_status"], rows["s04"]["label"], rows["s04"]["label_source"]) == ("relabelled", 282, "proofreader")
+    assert (rows["s14"]["proofread_status"], rows["s14"]["unusable_reason"]) == ("unusable", "not_a_photo")
+    doubles = [r for r in rows.values() if len(r["annotators"]) == 2]
+    assert len(doubles) == 5  # ceil(0.25 * 19)
+    assert "0taskscreated,19alreadythere" in run("annotate", "push", "relaionet")  # same items after the rebuild

@@ -6,6 +6,12 @@ journals each chunk before importing it; a push interrupted at any point (server
 is completed by the next one without duplicates: tasks of the journalled chunk that reached the
 server are found by their ``cf_item_id`` and mapped instead of imported again.
 
+Images from local files: an image display whose value is an absolute path is imported as
+``/data/local-files/?d=<path relative to document_root>`` (the server's
+``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``), and a local import storage covering the file's folder
+is attached to the project (once), which is what lets the server hand the file to logged-in
+users. A path outside the document root is a :class:`BackendError` saying what to set.
+
 Error messages never contain the token.
 """
 
@@ -20,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
+from urllib.parse import quote
 
 import requests
 
@@ -37,6 +44,15 @@ PAGE_SIZE = 1000
 # serializes both at once).
 EXPORT_BATCH = 900
 EXPORT_WORKERS = 2
+
+
+LOCAL_FILES_URL = "/data/local-files/?d="
+MATCH_NOTHING = "(?!)"  # a regex no file name matches
+
+
+def _is_local_path(value: str) -> bool:
+    """An absolute file path (not a URL, not Label Studio's own local-files URL)."""
+    return value.startswith("/") and not value.startswith(LOCAL_FILES_URL) and "://" not in value
 
 
 def _chunks(seq: list, size: int) -> Iterator[list]:
@@ -60,10 +76,13 @@ def check_reachable(url: str) -> None:
 class LabelStudioBackend:
     name = "label-studio"
 
-    def __init__(self, url: str, token: str, *, token_source: str = "CORPUSFORGE_LABEL_STUDIO_TOKEN", timeout: float = 300):
+    def __init__(self, url: str, token: str, *, token_source: str = "CORPUSFORGE_LABEL_STUDIO_TOKEN", timeout: float = 300,
+                 document_root: Path | None = None):
         from label_studio_sdk import LabelStudio
 
         self.url = url.rstrip("/")
+        # the server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT: image paths are served relative to it
+        self.document_root = Path(document_root).absolute() if document_root else None
         self._token = token
         self._http = requests.Session()
         self._http.headers["Authorization"] = f"Token {token}"
@@ -213,7 +232,7 @@ class LabelStudioBackend:
         for chunk in _chunks(todo, chunk_size):
             ids = [a.item.id for a in chunk]
             state.begin_chunk(ids, newest)
-            rows = [task_payload(spec, a, pre.get(a.item.id)) for a in chunk]
+            rows = self._serve_local_images(spec, project_id, [task_payload(spec, a, pre.get(a.item.id)) for a in chunk])
             resp = self._call("task import", self.client.projects.import_tasks, project_id, request=rows, return_task_ids=True)
             task_ids = list(resp.task_ids or [])
             if len(task_ids) != len(ids):
@@ -229,6 +248,61 @@ class LabelStudioBackend:
             self.ensure_views(project_id, plan.options.annotators)
         report.seconds = time.perf_counter() - started
         return report
+
+    # -- images from local files
+
+    def _serve_local_images(self, spec: AnnotationSpec, project_id: int, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows whose image values that are local absolute paths point at Label Studio's local-files
+        URL instead, with a local import storage covering their folders attached to the project."""
+        fields = [d.field for d in spec.display if d.kind == "image"]
+        folders: set[Path] = set()
+        for row in rows:
+            data = row["data"]
+            for name in fields:
+                value = data.get(name)
+                if isinstance(value, str) and _is_local_path(value):
+                    relative = self._relative_to_root(Path(value))
+                    folders.add(relative.parent)
+                    data[name] = LOCAL_FILES_URL + quote(relative.as_posix(), safe="/")
+        for folder in sorted(folders):
+            self.ensure_local_storage(project_id, folder)
+        return rows
+
+    def _relative_to_root(self, path: Path) -> Path:
+        root = self.document_root
+        if root is None:
+            raise BackendError(
+                f"image {path} is a local file, and Label Studio serves local files only from below its "
+                f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT: give the backend that folder as document_root "
+                f"(reLAIONet: annotation.relaionet.document_root; the local server of `{START_HINT}` uses the workspace)"
+            )
+        for candidate, base in ((path.absolute(), root), (path.resolve(), root.resolve())):
+            try:
+                return candidate.relative_to(base)
+            except ValueError:
+                continue
+        raise BackendError(
+            f"image {path} is outside Label Studio's local-files document root {root}: set the document root "
+            f"(reLAIONet: annotation.relaionet.document_root) to the server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT "
+            f"and keep the workspace below it, or start the server with `{START_HINT}` in this workspace"
+        )
+
+    def ensure_local_storage(self, project_id: int, folder: Path) -> int:
+        """Id of a local import storage of the project covering ``folder`` (relative to the document
+        root), created when none does. It is never synced: its regex matches nothing, so pressing
+        Sync in the UI cannot turn every image into a task; it only grants access to the files."""
+        assert self.document_root is not None
+        wanted = str(self.document_root / folder)
+        for storage in self._call("storage listing", self.client.import_storage.local.list, project=project_id):
+            path = (storage.path or "").rstrip("/")
+            if path and (wanted == path or wanted.startswith(path + "/")):
+                return storage.id
+        storage = self._call(
+            "local storage creation", self.client.import_storage.local.create,
+            project=project_id, path=wanted, use_blob_urls=True, regex_filter=MATCH_NOTHING,
+            title="corpusforge images", description="local image files served to annotators (corpusforge; never synced)",
+        )
+        return storage.id
 
     # -- annotators and annotations
 

@@ -64,6 +64,8 @@ def _control(q: Question, target: str) -> str:
         choices = "".join(
             f"<Choice value={quoteattr(c)}" + (f" hint={quoteattr(q.hints[c])}" if c in q.hints else "") + "/>" for c in q.choices
         )
+        if q.searchable:  # a Taxonomy: a dropdown with a search box; maxUsages 1 keeps it a single choice
+            return f'{head}<Taxonomy name={quoteattr(q.name)} toName={quoteattr(target)} maxUsages="1" minWidth="400"{required}>{choices}</Taxonomy>'
         return f'{head}<Choices name={quoteattr(q.name)} toName={quoteattr(target)} choice="{kind}" showInline="true"{required}>{choices}</Choices>'
     if q.kind == "flag":
         return f'<Choices name={quoteattr(q.name)} toName={quoteattr(target)} choice="multiple"><Choice value={quoteattr(_flag_choice(q))}/></Choices>'
@@ -71,9 +73,16 @@ def _control(q: Question, target: str) -> str:
     return f'{head}<TextArea name={quoteattr(q.name)} toName={quoteattr(target)} editable="true" maxSubmissions="1" rows="3"{value}{required}/>'
 
 
+def _shown_when(q: Question) -> str:
+    if q.shown_when is None:
+        return ""
+    tag, choice = q.shown_when
+    return f' visibleWhen="choice-selected" whenTagName={quoteattr(tag)} whenChoiceValue={quoteattr(choice)}'
+
+
 def label_config(spec: AnnotationSpec) -> str:
     objects, target = _object_tags(spec)
-    controls = "".join(f'<View style="margin-top: 10px">{_control(q, target)}</View>' for q in spec.questions)
+    controls = "".join(f'<View style="margin-top: 10px"{_shown_when(q)}>{_control(q, target)}</View>' for q in spec.questions)
     return f"<View>{''.join(objects)}{controls}</View>"
 
 
@@ -139,6 +148,9 @@ def to_result(spec: AnnotationSpec, answers: Answers) -> list[dict[str, Any]]:
             if not value:
                 continue  # no region: nothing ticked
             choices = list(value)
+        elif q.kind == "single_choice" and q.searchable:
+            result.append({"from_name": name, "to_name": target, "type": "taxonomy", "value": {"taxonomy": [[value]]}})
+            continue
         elif q.kind == "single_choice":
             choices = [value]
         elif q.kind == "flag":
@@ -171,6 +183,15 @@ def from_result(spec: AnnotationSpec, result: list[dict[str, Any]]) -> tuple[dic
         if q.kind == "text":
             texts = value.get("text") or []
             answers[name] = "\n".join(texts) if isinstance(texts, list) else str(texts)
+            continue
+        if q.searchable:
+            paths = value.get("taxonomy")
+            if paths == []:  # emptied in the UI: unanswered
+                continue
+            if not isinstance(paths, list) or len(paths) != 1 or not isinstance(paths[0], list) or not paths[0]:
+                problems.append(f"{name}: expected one choice, got {value!r}")
+            else:
+                answers[name] = paths[0][-1]  # a flat taxonomy: the path is the choice itself
             continue
         choices = value.get("choices")
         if not isinstance(choices, list):

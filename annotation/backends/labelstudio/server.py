@@ -20,7 +20,7 @@ A data dir is persistent (its database holds the annotations) and is never wiped
     label_studio.sqlite3     the database; its presence means "initialised"
     corpusforge-login.json   the credentials above
     server.log               the server's output, appended at every start
-    server.json              {"url", "pid"} while a server runs: see :func:`find_running`
+    server.json              {"url", "pid", "document_root"} while a server runs: see :func:`find_running`
     media/, export/, ...     Label Studio's own files
 
 The server listens on 127.0.0.1 only. Failures raise :class:`LabelStudioError` with what to do.
@@ -345,7 +345,8 @@ class LocalLabelStudio:
         except BaseException:
             self._terminate(timeout=5)
             raise
-        atomic_write_json(self.data_dir / SERVER_FILE, {"url": self.url, "pid": self._process.pid})
+        atomic_write_json(self.data_dir / SERVER_FILE, {"url": self.url, "pid": self._process.pid,
+                                                        "document_root": str(self.document_root)})
         return self
 
     def _copy_template(self) -> None:
@@ -461,6 +462,17 @@ def find_running(data_dir: Path) -> dict[str, Any] | None:
     if not _pid_alive(pid) or not _healthy(url):
         return None
     return {"url": url, "pid": pid}
+
+
+def running_document_root(data_dir: Path) -> Path | None:
+    """The local-files document root of the server running on ``data_dir`` (from ``server.json``), or None."""
+    if find_running(data_dir) is None:
+        return None
+    try:
+        root = json.loads((Path(data_dir) / SERVER_FILE).read_text()).get("document_root")
+    except (FileNotFoundError, ValueError):
+        return None
+    return Path(root) if root else None
 
 
 # -- helpers ---------------------------------------------------------------------------------

