@@ -140,7 +140,7 @@ def run(n_images: int, n_naive: int, threshold: int) -> dict:
     hashes: list[np.ndarray] = []
     reasons: dict[str, int] = {}
     planted: list[tuple[int, int]] = []
-    generate_s = check_s = hash_s = 0.0
+    generate_s = check_s = hash_s = cpu_s = 0.0
     total_bytes = 0
     naive_every = max(1, n_images // max(1, n_naive))
     naive_data: list[bytes] = []
@@ -153,11 +153,12 @@ def run(n_images: int, n_naive: int, threshold: int) -> dict:
         planted += [(k, s) for k, (_, s) in enumerate(chunk, lo) if s is not None]
         naive_data += [d for k, (d, _) in enumerate(chunk, lo) if k % naive_every == 0][: n_naive - len(naive_data)]
 
-        t = time.perf_counter()
+        t, c0 = time.perf_counter(), time.process_time()
         checks = [check_image(d) for d, _ in chunk]
         t2 = time.perf_counter()
         hashes.append(phash_batch([c.hash_input for c in checks if c.ok]))
         t3 = time.perf_counter()
+        cpu_s += time.process_time() - c0
         check_s += t2 - t
         hash_s += t3 - t2
         for k, c in enumerate(checks, lo):
@@ -167,12 +168,14 @@ def run(n_images: int, n_naive: int, threshold: int) -> dict:
     all_hashes = np.concatenate(hashes)
 
     # Naive baseline on the subsample.
+    naive_c0 = time.process_time()
     t = time.perf_counter()
     naive_inputs = [naive_hash_input(d) for d in naive_data]
     naive_decode_s = time.perf_counter() - t
     t = time.perf_counter()
     naive_hashes = [naive_phash(x.astype(np.float64).tolist()) for x in naive_inputs]
     naive_hash_s = time.perf_counter() - t
+    naive_cpu_s = time.process_time() - naive_c0
     naive_per_image = (naive_decode_s + naive_hash_s) / len(naive_data)
     dct_equal = int(np.sum(phash_batch(naive_inputs) == np.array(naive_hashes, dtype=np.uint64)))
     ours_on_subsample = phash_batch([check_image(d).hash_input for d in naive_data])
@@ -194,13 +197,13 @@ def run(n_images: int, n_naive: int, threshold: int) -> dict:
         "images": n_images, "accepted": reasons.get("accepted", 0), "reasons": reasons,
         "mean_jpeg_kb": total_bytes / n_images / 1024, "generate_seconds": generate_s,
         "check_seconds": check_s, "phash_seconds": hash_s, "seconds": ours_s,
-        "images_per_second": n_images / ours_s,
+        "images_per_second": n_images / ours_s, "cpu_seconds": cpu_s, "images_per_cpu_second": n_images / cpu_s,
         "naive_images": len(naive_data), "naive_decode_seconds": naive_decode_s, "naive_hash_seconds": naive_hash_s,
-        "naive_images_per_second": 1 / naive_per_image, "naive_seconds_extrapolated": naive_per_image * n_images,
+        "naive_images_per_second": 1 / naive_per_image, "naive_images_per_cpu_second": len(naive_data) / naive_cpu_s, "naive_seconds_extrapolated": naive_per_image * n_images,
         "speed_up": naive_per_image * n_images / ours_s,
         "pure_python_dct_equal": dct_equal,
         "ours_vs_full_decode_bits": {"mean": float(vs_full_decode.mean()), "max": int(vs_full_decode.max())},
-        "target_images_per_second": TARGET_PER_SECOND, "target_met": n_images / ours_s >= TARGET_PER_SECOND,
+        "target_images_per_second": TARGET_PER_SECOND, "target_met": n_images / cpu_s >= TARGET_PER_SECOND,
         "near_duplicates": {
             "hashes": len(all_hashes), "threshold": threshold, "pairs": len(pairs),
             "mih_seconds": mih_s, "brute_force_seconds": brute_s, "same_as_brute_force": pairs == brute,
@@ -229,7 +232,9 @@ def report(r: dict) -> None:
     print(f"{'naive, extrapolated':<52}{n:>8,}{r['naive_seconds_extrapolated']:>10.1f}"
           f"{r['naive_images_per_second']:>10,.1f}{1:>9.1f}x")
     verdict = "PASS" if r["target_met"] else "MISS"
-    print(f"target: >= {r['target_images_per_second']} images/s per core: {r['images_per_second']:,.0f} -> {verdict}")
+    print(f"per core (process CPU time, one thread; wall clock drops when other jobs share the cores): "
+          f"{r['images_per_cpu_second']:,.0f} images per CPU-second ({r['cpu_seconds']:.2f} CPU-s)")
+    print(f"target: >= {r['target_images_per_second']} images/s per core: {r['images_per_cpu_second']:,.0f} -> {verdict}")
     print(f"phash_batch == pure-Python pHash on the same inputs: {r['pure_python_dct_equal']}/{r['naive_images']}; "
           f"ours (reduced JPEG decode) vs full decode: mean {r['ours_vs_full_decode_bits']['mean']:.2f} bits, "
           f"max {r['ours_vs_full_decode_bits']['max']}")
