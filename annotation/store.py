@@ -22,17 +22,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from pipelines.core import faults
+from pipelines.core.faults import fault_point, fault_write
 from pipelines.core.fileio import atomic_write_json
 
 JUDGMENT_COLUMNS = (
     "item_id", "task_id", "annotation_id", "annotator", "simulated", "created_at", "updated_at", "answers",
 )
+
+
+SNAPSHOT_NAME = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}Z")  # utc_stamp(): the name of every snapshot
 
 
 def utc_stamp() -> str:
@@ -81,6 +87,10 @@ class ProjectState:
     def record_tasks(self, pairs: Iterable[tuple[str, int]], assigned: Mapping[str, Sequence[str]] | None = None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         assigned = assigned or {}
+        # Idempotent: a push killed after appending a chunk but before closing its journal
+        # recovers the same (item, task) pairs on the rerun; they are not appended twice.
+        known = self.task_map()
+        pairs = [(i, t) for i, t in pairs if known.get(i) != t]
         text = "".join(json.dumps({"item_id": i, "task_id": t, "assigned": list(assigned.get(i, ()))}) + "\n" for i, t in pairs)
         path = self.root / "tasks.jsonl"
         if path.exists() and path.stat().st_size:
@@ -89,9 +99,17 @@ class ProjectState:
                 if f.read(1) != b"\n":
                     self._truncate_partial_line(path)
         with path.open("a", encoding="utf-8") as f:
-            f.write(text)
+            if text and faults.ACTIVE:
+                half = len(text) // 2  # crash tests: a kill here leaves a truncated last line
+                f.write(text[:half])
+                f.flush()
+                fault_point("annotation.tasks.append", path)
+                f.write(text[half:])
+            else:
+                f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        fault_point("annotation.tasks.appended", path)
 
     @staticmethod
     def _truncate_partial_line(path: Path) -> None:
@@ -103,6 +121,7 @@ class ProjectState:
         keep = [row for row in self._task_rows() if row["item_id"] not in item_ids]
         tmp = self.root / "tasks.jsonl.tmp"
         tmp.write_text("".join(json.dumps(row) + "\n" for row in keep), encoding="utf-8")
+        fault_write(self.root / "tasks.jsonl", tmp)
         os.replace(tmp, self.root / "tasks.jsonl")
 
     # -- push journal
@@ -115,6 +134,7 @@ class ProjectState:
         atomic_write_json(self.root / "pending.json", {"item_ids": item_ids, "newest_task_id_before": newest_task_id})
 
     def end_chunk(self) -> None:
+        fault_point("annotation.chunk.before_end", self.root / "pending.json")
         (self.root / "pending.json").unlink(missing_ok=True)
 
     # -- pull snapshots
@@ -124,9 +144,22 @@ class ProjectState:
         return self.root / "pulls"
 
     def snapshots(self) -> list[Path]:
+        """Committed snapshots, oldest first: folders named by :func:`utc_stamp` (never a symlink)."""
         if not self.pulls.exists():
             return []
-        return sorted(p for p in self.pulls.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "summary.json").exists())
+        return sorted(p for p in self.pulls.iterdir()
+                      if SNAPSHOT_NAME.fullmatch(p.name) and p.is_dir() and not p.is_symlink() and (p / "summary.json").exists())
+
+    def snapshot(self, name: str) -> Path:
+        """The committed snapshot called ``name`` (a :func:`utc_stamp`); anything else (a path, ``..``,
+        a symlink, a snapshot that is not there) is a :class:`ValueError` saying which exist."""
+        if not isinstance(name, str) or not SNAPSHOT_NAME.fullmatch(name):
+            raise ValueError(f"invalid snapshot name {name!r}: snapshots are named by their UTC stamp, e.g. {utc_stamp()}")
+        path = self.pulls / name
+        if path not in self.snapshots():
+            known = ", ".join(p.name for p in self.snapshots()[-3:]) or "none yet"
+            raise ValueError(f"no snapshot {name!r} in {self.pulls} (latest: {known})")
+        return path
 
     def latest_snapshot(self) -> Path | None:
         snaps = self.snapshots()
@@ -144,8 +177,12 @@ class ProjectState:
     def commit_snapshot(tmp: Path, final: Path) -> Path:
         if final.exists():
             raise FileExistsError(f"snapshot {final} already exists; snapshots are never overwritten")
+        for written in sorted(p for p in tmp.iterdir() if p.is_file()):
+            fault_write(written, written)  # crash tests: a kill in the middle of a snapshot file
         make_read_only(tmp)
+        fault_point("annotation.snapshot.before_rename", final)
         os.replace(tmp, final)
+        fault_point("annotation.snapshot.after_rename", final)
         return final
 
     @property

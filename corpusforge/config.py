@@ -61,6 +61,16 @@ class ExecutorSettings(_Strict):
 class LabelStudioSettings(_Strict):
     url: str = Field("http://127.0.0.1:8080", description="Label Studio server; the token comes from CORPUSFORGE_LABEL_STUDIO_TOKEN (or the local server's login file).")
     chunk_size: int = Field(1000, ge=1, le=20000, description="Tasks imported per request.")
+    host: str = Field(
+        "127.0.0.1", description="Address the local server of `corpusforge annotate serve` listens on: 127.0.0.1 (this "
+        "machine only) unless set, e.g. 0.0.0.0 to let other machines reach it (then anyone who can reach the port "
+        "sees the login page: keep the password and token secret, and prefer an SSH tunnel).",
+    )
+
+
+class ArgillaSettings(_Strict):
+    url: str = Field("http://127.0.0.1:6900", description="Argilla server (2.8); the API key comes from CORPUSFORGE_ARGILLA_API_KEY (or the local server's login file).")
+    workspace: str = Field("corpusforge", description="Argilla workspace of the datasets (created when missing); annotators are added to it.")
 
 
 class SadAnnotationSettings(_Strict):
@@ -114,13 +124,17 @@ class RelaionetAnnotationSettings(_Strict):
     seed: int = Field(0, description="Seed of the double-proofread share and the routing.")
     document_root: Path | None = Field(
         None, description="Folder the Label Studio server serves local files from (LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT); "
-        "null: the workspace, as the local server started by corpusforge does. The images are written under it."
+        "null: the workspace's media folder (<workspace>/annotation/media), as the local server started by corpusforge "
+        "does; nothing else of the workspace is served. The images (annotation/media/relaionet/) must lie below it."
     )
 
 
 class AnnotationSettings(_Strict):
-    backend: Literal["label_studio"] = "label_studio"
+    backend: Literal["label_studio", "argilla"] = Field(
+        "label_studio", description="Annotation server: label_studio or argilla (the same commands and snapshots; --backend overrides it)."
+    )
     label_studio: LabelStudioSettings = LabelStudioSettings()
+    argilla: ArgillaSettings = ArgillaSettings()
     sad: SadAnnotationSettings = SadAnnotationSettings()
     polyrefuse: PolyRefuseAnnotationSettings = PolyRefuseAnnotationSettings()
     facts: FactsAnnotationSettings = FactsAnnotationSettings()

@@ -7,6 +7,11 @@ Layout (see docs/architecture.md)::
     <root>/releases/<dataset>/<version>/   releases
     <root>/annotation/label-studio/        the local Label Studio's data dir (its database)
     <root>/.cache/file-hashes.json         sha256 of input files by (path, size, mtime)
+
+Dataset names and release versions are checked against strict patterns before they become path
+components, and every derived path must resolve inside the root: a name such as ``../x`` or
+``/etc``, a version such as ``1.0.0/../../x``, or a folder of the workspace that is a symlink to
+somewhere else is a :class:`WorkspaceError`, never a path outside the workspace.
 """
 
 from __future__ import annotations
@@ -34,28 +39,52 @@ class Workspace:
     def at(cls, path: Path | str) -> "Workspace":
         return cls(Path(path).expanduser().resolve())
 
+    def _inside(self, path: Path) -> Path:
+        """``path`` if it resolves (symlinks followed) inside the root; else a :class:`WorkspaceError`."""
+        root = self.root.resolve()
+        resolved = path.resolve()
+        if resolved != root and not resolved.is_relative_to(root):
+            raise WorkspaceError(
+                f"{path} resolves to {resolved}, outside the workspace {root} (a symlink?): every path the "
+                f"platform writes stays in the workspace; replace the link by a folder, or choose another workspace"
+            )
+        return path
+
     def _dataset(self, dataset: str) -> Path:
-        if not DATASET_NAME.match(dataset):
-            raise WorkspaceError(f"invalid dataset name {dataset!r}: use lowercase letters, digits, '-' and '_'")
-        return self.root / dataset
+        if not isinstance(dataset, str) or not DATASET_NAME.fullmatch(dataset):
+            raise WorkspaceError(f"invalid dataset name {dataset!r}: use lowercase letters, digits, '-' and '_' "
+                                 f"(at most 64, starting with a letter or digit; no '/', '..' or absolute paths)")
+        return self._inside(self.root / dataset)
 
     def stages(self, dataset: str) -> Path:
-        return self._dataset(dataset) / "stages"
+        return self._inside(self._dataset(dataset) / "stages")
 
     def validation(self, dataset: str) -> Path:
-        return self._dataset(dataset) / "validation"
+        return self._inside(self._dataset(dataset) / "validation")
 
     @property
     def releases(self) -> Path:
-        return self.root / "releases"
+        return self._inside(self.root / "releases")
 
     @property
     def annotation(self) -> Path:
         """Annotation servers' data: persistent, since the human labels live there."""
-        return self.root / "annotation"
+        return self._inside(self.root / "annotation")
+
+    @property
+    def media(self) -> Path:
+        """The only folder the local Label Studio serves files from (its local-files document root):
+        ``annotation/media/<dataset>/`` holds the files annotators are shown (reLAIONet's images)."""
+        return self._inside(self.annotation / "media")
 
     def release_dir(self, dataset: str, version: str) -> Path:
-        return self.releases / self._dataset(dataset).name / version
+        from releases.versions import validate_version
+
+        try:
+            validate_version(version)
+        except ValueError as exc:
+            raise WorkspaceError(str(exc)) from None
+        return self._inside(self.releases / self._dataset(dataset).name / version)
 
     # -- content hashes of inputs, cached so that a rerun over large dumps does not re-read them
 

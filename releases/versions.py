@@ -27,7 +27,8 @@ BUMPS = ("major", "minor", "patch")
 
 
 def validate_dataset_name(dataset: str) -> str:
-    if not isinstance(dataset, str) or not DATASET_RE.match(dataset) or len(dataset) > 100:
+    # fullmatch: ``$`` alone would accept a trailing newline
+    if not isinstance(dataset, str) or not DATASET_RE.fullmatch(dataset) or len(dataset) > 100:
         raise InvalidReleaseSpecError(
             f"invalid dataset name {dataset!r}: use lower-case letters, digits, '_' and '-', "
             "starting with a letter or digit (pattern ^[a-z0-9][a-z0-9_-]*$)"
@@ -37,10 +38,11 @@ def validate_dataset_name(dataset: str) -> str:
 
 def parse_version(version: str) -> tuple[int, int, int]:
     """``"1.2.3"`` -> ``(1, 2, 3)``; raises :class:`InvalidReleaseSpecError` unless strict X.Y.Z."""
-    m = VERSION_RE.match(version) if isinstance(version, str) else None
+    m = VERSION_RE.fullmatch(version) if isinstance(version, str) else None
     if m is None:
         raise InvalidReleaseSpecError(
-            f"invalid version {version!r}: releases use semantic versions X.Y.Z (digits only, no leading zeros)"
+            f"invalid version {version!r}: releases use semantic versions X.Y.Z (digits only, no leading zeros; "
+            "never a path such as '../x' or '/abs')"
         )
     return int(m.group(1)), int(m.group(2)), int(m.group(3))
 
@@ -56,7 +58,7 @@ def list_versions(releases_root: str | Path, dataset: str) -> list[str]:
     ds_dir = Path(releases_root) / dataset
     if not ds_dir.is_dir():
         return []
-    found = [p.name for p in ds_dir.iterdir() if p.is_dir() and VERSION_RE.match(p.name)]
+    found = [p.name for p in ds_dir.iterdir() if p.is_dir() and not p.is_symlink() and VERSION_RE.fullmatch(p.name)]
     return sorted(found, key=parse_version)
 
 

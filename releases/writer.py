@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 import polars as pl
 
+from pipelines.core.faults import fault_point, fault_write
 from releases.card import ConfigSummary, SplitSummary, render_card
 from releases.errors import InvalidReleaseSpecError, ReleaseExistsError
 from releases.manifest import (
@@ -63,6 +64,9 @@ def write_release(spec: ReleaseSpec, releases_root: str | Path, *, created_at: d
     spec.validate()
     ds_dir = Path(releases_root) / spec.dataset
     final = ds_dir / spec.version
+    if not final.resolve().is_relative_to(Path(releases_root).resolve()):  # a symlinked dataset folder
+        raise InvalidReleaseSpecError(f"{final} resolves to {final.resolve()}, outside the releases folder "
+                                      f"{Path(releases_root).resolve()}: replace the symlink by a folder")
     if final.exists():
         raise _exists_error(Path(releases_root), spec.dataset, spec.version, final)
     ds_dir.mkdir(parents=True, exist_ok=True)
@@ -74,13 +78,16 @@ def write_release(spec: ReleaseSpec, releases_root: str | Path, *, created_at: d
         summaries: list[ConfigSummary] = []
         files: dict[str, dict[str, Any]] = {}
         for name, table in spec.configs.items():
+            fault_point(f"release.config.before:{name}", tmp)  # crash tests (no-op otherwise)
             summary = _write_config(tmp, spec, name, table, files)
             summaries.append(summary)
+            fault_point(f"release.config.after:{name}", tmp)
 
         for name, data in sorted(spec.attachments.items()):
             _write_bytes(tmp / name, data)
             files[name] = file_record(tmp / name)
 
+        fault_point("release.card.before", tmp)
         card = render_card(spec.card, dataset=spec.dataset, version=spec.version, configs=summaries)
         _write_bytes(tmp / CARD_NAME, card.encode("utf-8"))
         files[CARD_NAME] = file_record(tmp / CARD_NAME)
@@ -96,11 +103,14 @@ def write_release(spec: ReleaseSpec, releases_root: str | Path, *, created_at: d
         )
         _write_bytes(tmp / MANIFEST_NAME, manifest_json(manifest))
 
+        fault_point("release.checksums.before", tmp)
         sums = {rel: rec["sha256"] for rel, rec in files.items()}
         sums[MANIFEST_NAME] = file_sha256(tmp / MANIFEST_NAME)
         _write_bytes(tmp / CHECKSUMS_NAME, checksums_text(sums).encode("utf-8"))
 
+        fault_point("release.seal.before", tmp)
         _seal(tmp)
+        fault_point("release.before_rename", final)
         try:
             os.rename(tmp, final)  # atomic; fails if `final` appeared meanwhile (non-empty dir)
         except OSError:
@@ -302,12 +312,14 @@ def _write_parquet_file(
     fingerprint = hashlib.sha256(path.name.encode()).hexdigest()[:16]
     dataset = Dataset(InMemoryTable(table), info=DatasetInfo(features=features), fingerprint=fingerprint)
     dataset.to_parquet(str(path), batch_size=row_group_size)
+    fault_write(path, path)  # crash tests (no-op otherwise); the whole folder is temporary
     return table.nbytes
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
     with open(path, "wb") as f:
         f.write(data)
+    fault_write(path, path)  # crash tests (no-op otherwise); the whole folder is temporary
 
 
 def _seal(tmp: Path) -> None:

@@ -37,6 +37,8 @@ from typing import Any, Collection, Iterable, Mapping, Sequence
 import pandas as pd
 import polars as pl
 
+from pipelines.core.faults import fault_point
+from pipelines.core.fileio import atomic_write_text
 from schemas.table import ColumnCheck, Label, ListOf, Table
 from validation.report import MAX_FAILING_IDS, CheckResult, ValidationReport
 
@@ -450,6 +452,7 @@ def run_checks(
     modes: dict[str, str] = {}
     for frame_name, frame_specs in by_frame.items():
         frame = frames[frame_name]
+        fault_point(f"validation.frame.before:{frame_name}")  # crash tests (no-op otherwise)
         t = time.perf_counter()
         df = frame.df
         result_format: dict[str, Any] = {"result_format": "COMPLETE"}
@@ -491,6 +494,7 @@ def run_checks(
         del pdf
         for er in res.results:
             check_name = (er.expectation_config.meta or {}).get("check")
+            fault_point(f"validation.check:{frame_name}:{check_name}")
             spec = spec_by_name[check_name]
             r = er.result or {}
             exc = er.exception_info or {}
@@ -537,11 +541,13 @@ def run_checks(
     index: Path | None = None
     if out_dir is not None:
         t = time.perf_counter()
-        (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
+        atomic_write_text(out_dir / "results.json", json.dumps(results, indent=1, default=str) + "\n")
         timings["write_results"] = time.perf_counter() - t
     if docs_dir is not None:
         t = time.perf_counter()
+        fault_point("validation.data_docs.before")
         built = context.build_data_docs(site_names=[DOCS_SITE])
+        fault_point("validation.data_docs.after")
         timings["data_docs"] = time.perf_counter() - t
         index = docs_dir / "index.html"
         if not index.exists():  # pragma: no cover - GX names the index page itself

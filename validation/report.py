@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.core.fileio import atomic_write_text
+
 MAX_FAILING_IDS = 100  # ids kept per failing check (sorted)
 TEXT_IDS_SHOWN = 10  # ids printed per failing check by render_text
 
@@ -168,11 +170,11 @@ td.num {{ text-align: right; }} td.ids {{ max-width: 40em; word-break: break-all
 
     # ------------------------------------------------------------------ files
     def write_summary(self, path: Path) -> Path:
-        path.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, default=str) + "\n")
         self.summary_path = path
         return path
 
     def write_html(self, path: Path) -> Path:
-        path.write_text(self.render_html(), encoding="utf-8")
+        atomic_write_text(path, self.render_html())
         self.html_path = path
         return path

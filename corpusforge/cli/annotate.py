@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Callable, Iterator, Optional
@@ -47,50 +48,73 @@ def suggestions_cmd(
 
 @app.command("serve")
 def serve_cmd(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8080,
+    port: Annotated[Optional[int], typer.Option(help="Port on 127.0.0.1 (0: any free port; default 8080, Argilla 6900).")] = None,
+    host: Annotated[Optional[str], typer.Option(help="Address Label Studio listens on (default annotation.label_studio.host: 127.0.0.1, this machine only).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="label_studio or argilla.")] = "label_studio",
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Run a local Label Studio for this workspace until Ctrl-C; its database stays in the workspace."""
-    from annotation.backends.labelstudio.server import (
-        LocalLabelStudio,
-        ensure_environment,
-        ensure_template,
-        find_running,
-        read_login,
-    )
+    """Run a local Label Studio (or Argilla) for this workspace until Ctrl-C; its database stays in the workspace."""
+    if BACKENDS.get(backend) == "argilla":
+        return _serve_argilla(6900 if port is None else port, workspace, config)
+    if backend not in BACKENDS:
+        raise typer.BadParameter(f"unknown backend {backend!r}; available: label_studio, argilla")
+    from annotation.backends.labelstudio import server as module
 
     from corpusforge.ops.relaionet_proofread import document_root
 
     settings, ws = resolve(config, workspace, None)
     data_dir = ws.annotation / "label-studio"
-    running = find_running(data_dir)
+    # local files (reLAIONet's images) are served from the workspace's annotation/media only, or annotation.relaionet.document_root
+    _serve("Label Studio", module, data_dir,
+           lambda: module.LocalLabelStudio(data_dir, port=8080 if port is None else port, document_root=document_root(settings),
+                                           host=host or settings.annotation.label_studio.host),
+           lambda server: [f"  data: {data_dir} (kept between runs); local files served from {server.document_root}"])
+
+
+def _serve_argilla(port: int, workspace, config) -> None:
+    """A local argilla-server 2.8 (with Redis and its worker) over ``<workspace>/annotation/argilla``."""
+    from annotation.backends.argilla import server as module
+
+    data_dir = resolve(config, workspace, None)[1].annotation / "argilla"
+    _serve("Argilla", module, data_dir, lambda: module.LocalArgilla(data_dir, port=port), lambda server: [
+        f"  data: {data_dir} (kept between runs); the owner's API key is in {data_dir / module.LOGIN_FILE}",
+        "  commands use it with --backend argilla (or annotation.backend = \"argilla\")",
+    ])
+
+
+def _serve(title: str, module, data_dir: Path, make_server: Callable, details: Callable) -> None:
+    """Run the local server of ``module`` (labelstudio.server or argilla.server) over ``data_dir`` until Ctrl-C."""
+    running = module.find_running(data_dir)
     if running:
-        login = read_login(data_dir)
-        _say(f"Label Studio already runs for this workspace at {running['url']} (pid {running['pid']}).")
+        login = module.read_login(data_dir)
+        _say(f"{title} already runs for this workspace at {running['url']} (pid {running['pid']}).")
         _say(f"  log in as {login['username']}, password {login['password']}")
         return
 
     def note(message: str) -> None:
         console.print(message, highlight=False, soft_wrap=True)
 
-    ensure_environment(progress=note)
-    ensure_template(progress=note)
-    # local files (reLAIONet's images) are served from the workspace, or annotation.relaionet.document_root
-    server = LocalLabelStudio(data_dir, port=port, document_root=document_root(settings))
+    module.ensure_environment(progress=note)
+    module.ensure_template(progress=note)
+    server = make_server()
     with _sigterm_as_interrupt():
         try:
             server.start()
-            _say(f"Label Studio is running at {server.url}")
+            _say(f"{title} is running at {server.url}")
             _say(f"  log in as {server.username}, password {server.password}")
-            _say(f"  data: {data_dir} (kept between runs); local files served from {server.document_root}")
+            for line in details(server):
+                _say(line)
             _say("Stop it with Ctrl-C.")
-            server.wait()
+            if hasattr(server, "wait"):  # Label Studio's raises when the server exits on its own
+                server.wait()
+            while server.is_running():  # LocalArgilla has no wait()
+                time.sleep(1)
         except KeyboardInterrupt:
             pass
         finally:
             _uninterrupted(server.stop)
-    _say("Label Studio stopped.")
+    _say(f"{title} stopped.")
 
 
 def _say(line: str) -> None:
@@ -125,6 +149,17 @@ def _uninterrupted(action: Callable[[], None]) -> None:
 
 DatasetArg = Annotated[str, typer.Argument(help="Dataset name: sad (strategy labelling), polyrefuse (proofreading), facts (fact verification) or relaionet (image proofreading); the last three have push, pull, simulate.")]
 SetOptA = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a setting, e.g. --set annotation.sad.overlap=2 (repeatable).")]
+BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="Annotation server: label_studio or argilla (default: annotation.backend).")]
+BACKENDS = {"label_studio": "label_studio", "label-studio": "label_studio", "argilla": "argilla"}
+
+
+def _with_backend(set_: list[str] | None, backend: str | None) -> list[str] | None:
+    """``--backend`` as the override of ``annotation.backend`` (after any --set, so it wins)."""
+    if backend is None:
+        return set_
+    if backend not in BACKENDS:
+        raise typer.BadParameter(f"unknown backend {backend!r}; available: label_studio, argilla")
+    return [*(set_ or []), f'annotation.backend="{BACKENDS[backend]}"']
 
 
 PROOFREADING_COMMANDS = ("push", "pull", "simulate")
@@ -136,7 +171,7 @@ CORRECTION_ROUNDS = {
 }
 
 
-def _settings(dataset: str, config, workspace, set_, command: str = ""):
+def _settings(dataset: str, config, workspace, set_, command: str = "", backend: str | None = None):
     if dataset not in ("sad", *CORRECTION_ROUNDS):
         raise typer.BadParameter(f"no annotation recipe for {dataset!r}; available: sad, {', '.join(CORRECTION_ROUNDS)}")
     if dataset in CORRECTION_ROUNDS and command not in PROOFREADING_COMMANDS:
@@ -145,7 +180,7 @@ def _settings(dataset: str, config, workspace, set_, command: str = ""):
             f"`annotate {command}` is for SAD labelling; {what} has {', '.join(PROOFREADING_COMMANDS)} "
             f"(a pull turns the verdicts into corrections: apply them with `{apply}`)"
         )
-    return resolve(config, workspace, set_)[0]
+    return resolve(config, workspace, _with_backend(set_, backend))[0]
 
 
 @contextmanager
@@ -169,6 +204,7 @@ def push_cmd(
     overlap: Annotated[Optional[int], typer.Option(help="Annotators per item (k).")] = None,
     lowest_confidence_first: Annotated[Optional[bool], typer.Option("--lowest-confidence-first/--random-order", help="Take the least certain items first.")] = None,
     preannotator: Annotated[Optional[str], typer.Option(help="rules or model (the latest trained classifier).")] = None,
+    backend: BackendOpt = None,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     set_: SetOptA = None,
@@ -176,7 +212,7 @@ def push_cmd(
     """Create or update the labelling project and import the routed items (idempotent, resumable)."""
     from corpusforge.ops import annotate as ops
 
-    settings = _settings(dataset, config, workspace, set_, "push")
+    settings = _settings(dataset, config, workspace, set_, "push", backend)
     if dataset in CORRECTION_ROUNDS:
         return _push_round(dataset, settings)
     with _bar("pushing tasks") as bar:
@@ -193,11 +229,11 @@ def push_cmd(
 
 
 @app.command("pull")
-def pull_cmd(dataset: DatasetArg, workspace: WorkspaceOpt = None, config: ConfigOpt = None, set_: SetOptA = None) -> None:
+def pull_cmd(dataset: DatasetArg, backend: BackendOpt = None, workspace: WorkspaceOpt = None, config: ConfigOpt = None, set_: SetOptA = None) -> None:
     """Export the annotations into a new immutable snapshot and report agreement (SAD) or corrections (PolyRefuse, facts)."""
     from corpusforge.ops import annotate as ops
 
-    settings = _settings(dataset, config, workspace, set_, "pull")
+    settings = _settings(dataset, config, workspace, set_, "pull", backend)
     if dataset in CORRECTION_ROUNDS:
         return _pull_round(dataset, settings)
     with _bar("parsing annotations") as bar:
@@ -268,6 +304,7 @@ def simulate_cmd(
     seed: Annotated[int, typer.Option()] = 0,
     adjudicator: Annotated[bool, typer.Option("--adjudicator", help="Answer the adjudication queue instead (one simulated adjudicator).")] = False,
     answers: Annotated[Optional[Path], typer.Option(help="relaionet: JSONL answer key, lines {\"sample_id\", \"answers\"[, \"annotator\"]}; default: everyone confirms.")] = None,
+    backend: BackendOpt = None,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     set_: SetOptA = None,
@@ -277,7 +314,7 @@ def simulate_cmd(
 
     if not simulated:
         raise typer.BadParameter("simulated annotations are for demos, tests and benchmarks only: pass --simulated to confirm")
-    settings = _settings(dataset, config, workspace, set_, "simulate")
+    settings = _settings(dataset, config, workspace, set_, "simulate", backend)
     if dataset in CORRECTION_ROUNDS:
         return _simulate_round(dataset, settings, seed, answers)
     configured = list(settings.annotation.sad.annotators)

@@ -21,11 +21,18 @@ LABELLED_VERSION = "0.2.0"
 
 def demo(
     workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace for the demo.")] = Path("workspace"),
+    backend: Annotated[str, typer.Option("--backend", help="Annotation server the demo starts and labels in: label_studio or argilla.")] = "label_studio",
 ) -> None:
     """SAD and reLAIONet end to end on the bundled samples. SAD: build, validate, release 0.1.0; label in
-    Label Studio (three simulated annotators), agreement, merge, classifier; rebuild with the labels,
-    release 0.2.0. reLAIONet: build from sample images and captions, proofread the images in the same
-    Label Studio (two simulated proofreaders), rebuild with their verdicts, validate, release, load."""
+    a local Label Studio (or Argilla, with --backend argilla; three simulated annotators), agreement, merge,
+    adjudication, classifier; rebuild with the labels, release 0.2.0. reLAIONet: build from sample images and
+    captions, proofread the images in the same server (two simulated proofreaders), rebuild with their
+    verdicts, validate, release, load."""
+    from corpusforge.cli.annotate import BACKENDS
+
+    if backend not in BACKENDS:
+        raise typer.BadParameter(f"unknown backend {backend!r}; available: label_studio, argilla")
+    backend = BACKENDS[backend]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from datasets.utils.logging import disable_progress_bar
@@ -34,7 +41,8 @@ def demo(
     from corpusforge.config import load_settings
     from corpusforge.workspace import Workspace
 
-    overrides = [f"annotation.sad.annotators={list(DEMO_ANNOTATORS)}", "annotation.sad.sample_size=1000", "annotation.sad.overlap=3"]
+    overrides = [f"annotation.sad.annotators={list(DEMO_ANNOTATORS)}", "annotation.sad.sample_size=1000", "annotation.sad.overlap=3",
+                 f'annotation.backend="{backend}"']
     overrides += relaionet_demo.overrides()
     settings = load_settings(None, overrides, workspace=workspace)
     ws = Workspace.at(settings.workspace.path)
@@ -44,7 +52,7 @@ def demo(
     release_dir = _validate_and_release(settings, ws, DEMO_VERSION, "2/13", "3/13")
     _load(release_dir, "4/13")
 
-    server = _start_label_studio(settings, ws, "5/13")
+    server = _start_argilla(ws, "5/13") if backend == "argilla" else _start_label_studio(settings, ws, "5/13")
     try:
         agreement_md = _label(settings, "6/13")
         _train(settings, "7/13")
@@ -61,8 +69,9 @@ def demo(
     relaionet_dir = relaionet_demo.release(settings, ws, "12/13")
     relaionet_demo.load(relaionet_dir, "13/13")
     out.print(f"\nAgreement report: {agreement_md}", markup=False)
-    out.print(f"Open the labelling UI: corpusforge annotate serve --workspace {workspace}  (then the URL and login it prints; "
-              f"data kept in {ws.annotation / 'label-studio'})", markup=False)
+    serve, data = (("--backend argilla ", "argilla") if backend == "argilla" else ("", "label-studio"))
+    out.print(f"Open the labelling UI: corpusforge annotate serve {serve}--workspace {workspace}  (then the URL and login it "
+              f"prints; data kept in {ws.annotation / data})", markup=False)
     out.print(f"\nSAD release: {release_dir}\nSAD release with human labels: {labelled_dir}\nreLAIONet release: {relaionet_dir}", markup=False)
 
 
@@ -134,6 +143,25 @@ def _start_label_studio(settings, ws, step: str):
 
     server = LocalLabelStudio(data_dir, port=0, document_root=document_root(settings)).start()  # serves the images to proofread
     out.print(f"Label Studio at {server.url}", markup=False)
+    return server
+
+
+def _start_argilla(ws, step: str):
+    from annotation.backends.argilla.server import LocalArgilla, ensure_environment, ensure_template, find_running
+
+    out.rule(f"{step} start a local Argilla (SQLite, Redis and a worker, in the workspace)")
+    data_dir = ws.annotation / "argilla"
+    if find_running(data_dir):
+        raise typer.BadParameter(f"an Argilla server already runs for {ws.root}; stop it (Ctrl-C where "
+                                 "`annotate serve --backend argilla` runs) and rerun the demo")
+
+    def note(message: str) -> None:
+        console.print(message, highlight=False, soft_wrap=True)
+
+    ensure_environment(progress=note)
+    ensure_template(progress=note)
+    server = LocalArgilla(data_dir, port=0).start()  # images travel inside the records: no document root
+    out.print(f"Argilla at {server.url}", markup=False)
     return server
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -51,6 +52,22 @@ def _click_exceptions() -> tuple[type[BaseException], ...]:
     return tuple(kinds)
 
 
+_STORAGE_ERRORS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
+                   errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
+
+
+def _storage_message(exc: OSError) -> str:
+    """A full disk or an unwritable folder: what, where, what to do; no traceback."""
+    path = exc.filename or "(unknown path)"
+    what = _STORAGE_ERRORS[exc.errno]
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        todo = "free space there (or point -w/--workspace at a larger disk)"
+    else:
+        todo = "make that folder writable (or point -w/--workspace at a writable folder)"
+    return (f"{what} while writing {path}: {todo}, then run the same command again. "
+            f"Earlier stages, releases and snapshots are untouched, and finished work is kept.")
+
+
 def main() -> None:
     try:
         # standalone_mode=False lets us render our own errors; click then returns exit codes
@@ -72,5 +89,8 @@ def main() -> None:
             sys.exit(exc.exit_code)
         if isinstance(exc, _known_errors()):
             console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+            sys.exit(2)
+        if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRORS:
+            console.print(f"[bold red]error:[/bold red] {_storage_message(exc)}", highlight=False)
             sys.exit(2)
         raise

@@ -1,5 +1,5 @@
 """The reLAIONet part of ``corpusforge demo``: the bundled sample images and captions through the
-filters, image proofreading in the demo's Label Studio (two simulated proofreaders following
+filters, image proofreading in the demo's Label Studio or Argilla (two simulated proofreaders following
 ``pipelines/relaionet/sample/answers.jsonl``), a rebuild with their verdicts, validation, a
 release and a load that checks every image decodes to the class ``expected.json`` names."""
 
@@ -59,11 +59,12 @@ def proofread(settings, step: str) -> None:
     from corpusforge.cli.annotate import _bar
     from corpusforge.ops import relaionet_proofread as ops
 
-    out.rule(f"{step} proofread the reLAIONet images in Label Studio (two simulated proofreaders)")
+    server = "Argilla" if settings.annotation.backend == "argilla" else "Label Studio"
+    out.rule(f"{step} proofread the reLAIONet images in {server} (two simulated proofreaders)")
     with _bar("pushing images") as bar:
         pushed, plan, written = ops.push(settings, progress=bar)
     out.print(f"pushed: {pushed.created} tasks created, {pushed.already} already there, {written} image files written for "
-              f"Label Studio to serve ({pushed.project_url})", markup=False)
+              f"{server} ({pushed.project_url})", markup=False)
     key = ops.load_answer_key(SAMPLE / "answers.jsonl")
     with _bar("simulated proofreaders") as bar:
         sim = ops.simulate(settings, key, progress=bar)

@@ -21,6 +21,10 @@ def _release(dataset: str, title: str, settings, version: str | None, bump: str 
     from datasets.utils.logging import disable_progress_bar
 
     disable_progress_bar()  # the release writer's own summary says enough
+    if version is not None:  # before anything is read or written: a version is never a path
+        from releases.versions import validate_version
+
+        validate_version(version)
     outcome = importlib.import_module(f"corpusforge.ops.{dataset}").release(settings, version=version, bump=bump)
     out.print(f"Released {title} {outcome.version} at {outcome.path}", soft_wrap=True)
     for config_name, splits in outcome.counts.items():

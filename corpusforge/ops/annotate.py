@@ -3,8 +3,9 @@
 The command line calls these. Workspace layout (``<workspace>/annotation/``)::
 
     label-studio/                      the local server's data dir (`corpusforge annotate serve`)
-    sad/label-studio/                  the labelling project's state (annotation.store)
-    sad/label-studio-adjudication/     the adjudication project's state
+    argilla/                           the local Argilla's data dir (`corpusforge annotate serve --backend argilla`)
+    sad/label-studio/                  the labelling project's state (annotation.store); sad/argilla/ with Argilla
+    sad/label-studio-adjudication/     the adjudication project's state (sad/argilla-adjudication/)
     sad/reports/<snapshot>/            agreement report of each pull (markdown, JSON, heatmaps)
     sad/merged/<stamp>/                labels.parquet, queue.jsonl, merge.json
     sad/models/<model name>/           trained strategy classifiers, with evaluation.md
@@ -28,6 +29,9 @@ from pipelines.core.fileio import atomic_write_json, atomic_write_text, read_jso
 DATASET = "sad"
 BACKEND = "label-studio"
 TOKEN_VAR = "CORPUSFORGE_LABEL_STUDIO_TOKEN"
+ARGILLA_KEY_VAR = "CORPUSFORGE_ARGILLA_API_KEY"
+# annotation.backend -> the folder of a project's state: each backend keeps its own task map and snapshots
+STATE_DIRS = {"label_studio": BACKEND, "argilla": "argilla"}
 
 ProgressFn = Callable[[int, int], None]
 
@@ -47,15 +51,52 @@ def root(settings: Settings) -> Path:
     return _ws(settings).annotation / DATASET
 
 
+def state_dir(settings: Settings) -> str:
+    """The folder name of a project's state for the configured backend (``label-studio`` or ``argilla``)."""
+    return STATE_DIRS[settings.annotation.backend]
+
+
 def project_state(settings: Settings, adjudication: bool = False) -> ProjectState:
-    return ProjectState(root(settings) / (f"{BACKEND}-adjudication" if adjudication else BACKEND))
+    name = state_dir(settings)
+    return ProjectState(root(settings) / (f"{name}-adjudication" if adjudication else name))
 
 
 def local_server_dir(settings: Settings) -> Path:
     return _ws(settings).annotation / "label-studio"
 
 
+def local_argilla_dir(settings: Settings) -> Path:
+    return _ws(settings).annotation / "argilla"
+
+
 def connect(settings: Settings):
+    """The backend of ``annotation.backend``: Label Studio (:func:`connect_label_studio`) or Argilla (:func:`connect_argilla`)."""
+    if settings.annotation.backend == "argilla":
+        return connect_argilla(settings)
+    return connect_label_studio(settings)
+
+
+def connect_argilla(settings: Settings):
+    """Argilla at ``annotation.argilla.url`` with the key from CORPUSFORGE_ARGILLA_API_KEY, else the local server of this workspace."""
+    from annotation.backends.argilla.backend import ArgillaBackend, check_reachable
+    from annotation.backends.argilla.server import find_running, read_login
+
+    o = settings.annotation.argilla
+    secret = get_secret("argilla_api_key")
+    if secret is not None:
+        return ArgillaBackend(o.url, secret.reveal(), workspace=o.workspace, key_source=ARGILLA_KEY_VAR)
+    local = local_argilla_dir(settings)
+    running = find_running(local)
+    if running is not None:
+        return ArgillaBackend(running["url"], read_login(local)["api_key"], workspace=o.workspace, key_source=f"{local}/corpusforge-login.json")
+    check_reachable(o.url)
+    raise AnnotationError(
+        f"no Argilla API key: set {ARGILLA_KEY_VAR} (the server's My settings -> API key), "
+        f"or start the local server with `corpusforge annotate serve --backend argilla` in this workspace"
+    )
+
+
+def connect_label_studio(settings: Settings):
     """The backend for ``annotation.label_studio.url``; the token from the environment or the local server."""
     from annotation.backends.labelstudio.client import LabelStudioBackend
     from annotation.backends.labelstudio.server import find_running, read_login

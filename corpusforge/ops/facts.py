@@ -14,8 +14,9 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from corpusforge.config import Settings, describe
+from corpusforge.config import Settings
 from corpusforge.ops.sad import ReleaseRefused, code_revision
+from corpusforge.ops.provenance import portable_file, portable_settings
 from corpusforge.ops.verdicts import ReleaseOutcome, find_verdict, release_verdict, validate_candidate
 from corpusforge.workspace import Workspace
 from pipelines.core.executor import NO_PROGRESS, Progress, make_executor
@@ -60,7 +61,7 @@ def build(facts: Path, corpus: Sequence[Path], settings: Settings, progress: Pro
                 "skipped": count.stats["dropped"],
             },
             "executor": settings.executor.kind,
-            "settings": describe(settings)["facts"],
+            "settings": portable_settings(settings.facts),  # paths by name: they go into the manifest
         },
     )
     return result
@@ -138,6 +139,8 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
         attachments = {PLOT_FILE: plot.read_bytes()}
     frames, configs = release_tables(counts, tables["checkpoint_counts"])
     corpus = {**record["corpus"], "name": settings.facts.corpus_name}
+    # inputs by name and content, not by path: the release must not depend on where they live
+    corpus["shards"] = [portable_file(s) for s in corpus["shards"]]
     spec = ReleaseSpec(
         dataset=DATASET,
         version=version,
@@ -152,13 +155,14 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
         ),
         attachments=attachments,
         manifest_extra={
-            "inputs": {"facts": record["facts"], "corpus": corpus},
+            "inputs": {"facts": portable_file(record["facts"]), "corpus": corpus},
             "config": record["settings"],
             "code_revision": code_revision(),
             "candidate_fingerprint": verdict["candidate_fingerprint"],
             "summary": summary.to_dicts(),
             "checkpoints": list(settings.facts.checkpoints),
-            "validation": {"success": verdict["success"], "run": verdict["run"], "checks": len(checks), "failed": failed},
+            # no validation run id: a wall-clock stamp of this workspace (see ops/sad.py)
+            "validation": {"success": verdict["success"], "checks": len(checks), "failed": failed},
         },
     )
     path = write_release(spec, ws.releases)

@@ -17,8 +17,9 @@ from typing import Any
 
 import polars as pl
 
-from corpusforge.config import Settings, describe
+from corpusforge.config import Settings
 from corpusforge.ops.sad import ReleaseRefused, code_revision
+from corpusforge.ops.provenance import portable_settings
 from corpusforge.ops.verdicts import ReleaseOutcome, find_verdict, release_verdict, validate_candidate
 from corpusforge.workspace import Workspace
 from pipelines.core.errors import CorpusforgeError
@@ -80,7 +81,7 @@ def build(sources: Path, settings: Settings, progress: Progress = NO_PROGRESS, c
             "model_identity": result.inputs.model_identity,
             "back_translation_identity": result.inputs.back_translation_identity,
             "inputs": [{"name": name, "sha256": sha, "bytes": size} for name, sha, size in result.inputs.files],
-            "settings": describe(settings)["polyrefuse"],
+            "settings": portable_settings(settings.polyrefuse),  # paths by name: they go into the manifest
         },
     )
     return result
@@ -187,9 +188,9 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
             "languages": present,
             "statistics": {"rows": stats["rows"], "flags": stats["flags"]},
             "declared_missing": stats["gaps"],
+            # no validation run id: a wall-clock stamp of this workspace (see ops/sad.py)
             "validation": {
                 "success": verdict["success"],
-                "run": verdict["run"],
                 "languages": verdict.get("languages"),
                 "allow_declared_missing": (verdict.get("validation") or {}).get("allow_declared_missing"),
                 "checks": len(checks),

@@ -15,8 +15,9 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from corpusforge.config import Settings, describe
+from corpusforge.config import Settings
 from corpusforge.ops.sad import ReleaseRefused, code_revision
+from corpusforge.ops.provenance import portable_file, portable_settings
 from corpusforge.ops.verdicts import ReleaseOutcome, find_verdict, release_verdict, validate_candidate
 from corpusforge.workspace import Workspace
 from pipelines.core.errors import CorpusforgeError
@@ -69,7 +70,7 @@ def build(inputs: Sequence[Path], settings: Settings, progress: Progress = NO_PR
         "corrections": unit(result.inputs.corrections) if result.inputs.corrections else None,
         "encoder": result.inputs.encoder_version,
         "dropped": result.dropped(),
-        "settings": describe(settings)["relaionet"],
+        "settings": portable_settings(settings.relaionet),  # paths by name: they go into the manifest
     })
     return result
 
@@ -152,11 +153,13 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
             metadata={"task_categories": ["image-classification"], "language": ["en"]},
         ),
         manifest_extra={
-            "inputs": record["inputs"], "class_file": record["class_file"], "reference": record["reference"],
-            "corrections": record["corrections"], "encoder": record["encoder"], "config": record["settings"],
+            # inputs by name and content, not by path: the release must not depend on where they live
+            "inputs": [portable_file(u) for u in record["inputs"]], "class_file": portable_file(record["class_file"]),
+            "reference": portable_file(record["reference"]), "corrections": portable_file(record["corrections"]), "encoder": record["encoder"], "config": record["settings"],
             "code_revision": code_revision(), "candidate_fingerprint": verdict["candidate_fingerprint"],
             "statistics": stats,
-            "validation": {"success": verdict["success"], "run": verdict["run"],
+            # no validation run id: a wall-clock stamp of this workspace (see ops/sad.py)
+            "validation": {"success": verdict["success"],
                            "checks": len(verdict["summary"].get("checks", [])), "failed": failed},
         },
     )

@@ -4,15 +4,17 @@ proofreaders. The command line calls these.
 
 Workspace layout (``<workspace>/annotation/relaionet/``)::
 
-    images/<sample id>.<ext>          the candidates' image files, served by Label Studio
-    label-studio/                     the proofreading project's state (annotation.store)
+    (the image files are in the workspace's media folder: ``annotation/media/relaionet/<sample id>.<ext>``)
+    label-studio/                     the proofreading project's state (annotation.store); argilla/ with Argilla
     corrections/<snapshot>/           corrections.parquet and summary.json (with agreement) of each pull
 
 Images: Label Studio serves local files only from below its document root
 (``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``): :func:`document_root` is
-``annotation.relaionet.document_root``, or the workspace when that is null, which is what
-``corpusforge annotate serve`` gives the local server. The workspace's ``images/`` folder must lie
-below it.
+``annotation.relaionet.document_root``, or the workspace's media folder
+(``<workspace>/annotation/media``) when that is null, which is what ``corpusforge annotate serve``
+gives the local server: it serves nothing else of the workspace (not the stages, not its own
+database). The image files (:func:`images_dir`, ``annotation/media/relaionet/``) must lie below it.
+Argilla gets them inlined into its records.
 
 The items are the candidates of the current build (``pipelines.relaionet.pipeline.read_candidates``),
 or the frame given as ``candidates`` (tests, demos). Their proposed class is ``caption_class``,
@@ -45,13 +47,14 @@ MAGIC = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"GIF8", "gif
 
 
 def document_root(settings: Settings) -> Path:
-    """The folder Label Studio serves local files from: the setting, or the workspace."""
+    """The folder Label Studio serves local files from: the setting, or the workspace's media folder."""
     configured = settings.annotation.relaionet.document_root
-    return Path(configured or Workspace.at(settings.workspace.path).root).absolute()
+    return Path(configured or Workspace.at(settings.workspace.path).media).absolute()
 
 
 def images_dir(settings: Settings) -> Path:
-    return root(settings) / "images"
+    """``<workspace>/annotation/media/relaionet``: the image files annotators are shown."""
+    return Workspace.at(settings.workspace.path).media / DATASET
 
 
 def read_glosses(path: Path | None = None) -> list[str]:
@@ -125,11 +128,14 @@ def proofreading_spec(settings: Settings, candidates: pl.DataFrame | None = None
 
 
 def _backend(settings: Settings):
-    """The backend, told where the server serves local files from; a local server of this
-    workspace that serves another folder is an error saying what to do."""
+    """The backend; Label Studio's is told where the server serves local files from (a local server
+    of this workspace that serves another folder is an error saying what to do). Argilla needs no
+    document root: the images travel inside the records as data URLs."""
     from annotation.backends.labelstudio.server import find_running, running_document_root
 
     backend = connect(settings)
+    if settings.annotation.backend == "argilla":
+        return backend
     wanted = document_root(settings)
     running = find_running(local_server_dir(settings))
     served = running_document_root(local_server_dir(settings))

@@ -20,7 +20,7 @@ from annotation.routing import RoutingPlan
 from annotation.spec import AnnotationSpec, Answers
 from annotation.store import ProjectState, make_read_only
 from corpusforge.config import Settings
-from corpusforge.ops.annotate import ProgressFn, connect
+from corpusforge.ops.annotate import ProgressFn, connect, state_dir
 from corpusforge.workspace import Workspace
 from pipelines.core.fileio import atomic_write_json
 
@@ -35,7 +35,7 @@ AddFiles = Callable[[pl.DataFrame, Path], Mapping[str, Any]]  # (corrections, fo
 @dataclass(frozen=True)
 class RoundPaths:
     """Where a dataset's round lives: ``<workspace>/annotation/<dataset>/`` with the project state
-    in ``label-studio/`` and the pulls' corrections in ``corrections/<snapshot>/``."""
+    in ``label-studio/`` (``argilla/`` with the Argilla backend) and the pulls' corrections in ``corrections/<snapshot>/``."""
 
     dataset: str
 
@@ -43,7 +43,7 @@ class RoundPaths:
         return Workspace.at(settings.workspace.path).annotation / self.dataset
 
     def state(self, settings: Settings) -> ProjectState:
-        return ProjectState(self.root(settings) / BACKEND)
+        return ProjectState(self.root(settings) / state_dir(settings))
 
     def corrections(self, settings: Settings) -> Path:
         return self.root(settings) / "corrections"

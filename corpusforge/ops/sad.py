@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from corpusforge.config import Settings, describe
+from corpusforge.config import Settings
+from corpusforge.ops.provenance import portable_settings
 from corpusforge.ops.verdicts import ReleaseOutcome, find_verdict, validate_candidate
 from corpusforge.workspace import Workspace
 from pipelines.core.errors import CorpusforgeError
@@ -71,7 +72,7 @@ def build(inputs: list[Path], settings: Settings, progress: Progress = NO_PROGRE
             "candidate_fingerprint": candidate_fingerprint(stages),
             "source_kind": result.kind,
             "inputs": [{"name": Path(u.path).name, "sha256": u.sha256, "bytes": u.size} for u in result.inputs.units],
-            "settings": describe(settings)["sad"],
+            "settings": portable_settings(settings.sad),  # no absolute paths: they go into the manifest
             "human_labels": _labels_record(labels, result),
         },
     )
@@ -192,9 +193,10 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
             "code_revision": code_revision(),
             "human_labels": human,
             "candidate_fingerprint": verdict["candidate_fingerprint"],
+            # No validation run id: it is a wall-clock stamp of this workspace, and a rebuild must
+            # give the same manifest (the candidate fingerprint names what was validated).
             "validation": {
                 "success": verdict["success"],
-                "run": verdict["run"],
                 "checks": len(verdict["summary"].get("checks", [])),
                 "failed": [c["name"] for c in verdict["summary"].get("checks", []) if not c.get("success")],
             },

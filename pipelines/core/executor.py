@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 import polars as pl
 
 from pipelines.core.errors import StepOutputError
+from pipelines.core.faults import fault_point
 from pipelines.core.fileio import atomic_write_json, atomic_write_parquet, read_json, sha256_json
 from pipelines.core.progress import NO_PROGRESS, Progress  # noqa: F401 (re-exported)
 from pipelines.core.stage import PROGRESS, REJECTS, StageStore, part_dir
@@ -151,10 +152,12 @@ def run_source_unit(step: SourceStep, work: Path, index: int, on_bytes: Callable
     key = f"u{index:05d}"
     for stale in work.glob(f"*/p*/{key}-*.parquet"):
         stale.unlink()
+    fault_point(f"executor.task.before:{step.name}:{key}")
     emitter = _FileEmitter(step, work, index, on_bytes)
     emitter.report.rows_in["file"] = 1
     step.read(step.units[index], step.params, emitter)
     emitter.close()
+    fault_point(f"executor.task.after:{step.name}:{key}")
     return key
 
 
@@ -162,6 +165,7 @@ def run_map_partition(step: MapStep, store_root: Path, work: Path, partition: in
     """Task: transform one partition of every non-broadcast input."""
     store = StageStore(store_root)
     key = f"p{partition:05d}"
+    fault_point(f"executor.task.before:{step.name}:{key}")
     frames: dict[str, pl.DataFrame] = {}
     report = TaskReport(key)
     for inp in step.inputs:
@@ -184,6 +188,7 @@ def run_map_partition(step: MapStep, store_root: Path, work: Path, partition: in
         report.rows_out[out.name] = df.height
     report.counters.update(result.counters)
     _write_task_files(work, key, report, [result.rejects] if result.rejects is not None else [])
+    fault_point(f"executor.task.after:{step.name}:{key}")
     return key
 
 
@@ -271,7 +276,9 @@ class Executor:
                 calls = [(step, stages_root, work, p, schemas) for p in todo]
                 self.map_tasks(run_map_partition, calls, lambda _k: progress.advance(step.name, 1))
             stats = _merge_stats(step, work, keys, time.perf_counter() - started, resumed=len(done))
+            fault_point(f"executor.commit.before:{step.name}")
             final = store.commit(step.name, work, record, stats)
+            fault_point(f"executor.commit.after:{step.name}")
             progress.step_finished(step.name, False, stats)
             outcomes[step.name] = StepOutcome(step.name, final, False, stats)
         return outcomes

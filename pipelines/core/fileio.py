@@ -14,6 +14,8 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
+from pipelines.core.faults import fault_write
+
 if TYPE_CHECKING:  # polars is imported where parquet is written, not by every command
     import polars as pl
 
@@ -29,6 +31,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        fault_write(path, tmp_path)  # crash tests: kill or fail here (no-op otherwise)
         _fsync_file(tmp_path)
         os.replace(tmp_path, path)
     finally:

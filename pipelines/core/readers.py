@@ -37,6 +37,13 @@ _MAGIC = (
     (b"\x04\x22\x4d\x18", "lz4"),
 )
 SUPPORTED_COMPRESSION = ("zst", "gz", "none")
+_DECOMPRESS_COMMAND = {"bz2": "bzip2 -dc", "zip": "unzip -p"}
+_TEXT_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+# A decompression bomb (a few KB that expand to GBs) is refused once this much came out of a
+# file at more than MAX_EXPANSION times its compressed size. Real dumps expand 5-30x (zstd
+# --long up to ~40x); zeros expand ~1,000x (gzip) to ~30,000x (zstd).
+MAX_EXPANSION = 500
+EXPANSION_CHECK_AFTER = 64 * 1024 * 1024  # decompressed bytes before the ratio is judged
 
 
 def detect_compression(path: Path) -> str:
@@ -50,9 +57,16 @@ def detect_compression(path: Path) -> str:
                     path,
                     f"unsupported compression '{name}'",
                     "Supported: zstd (.zst), gzip (.gz) or plain text; recompress it, e.g. "
-                    f"`{name} -dc FILE | zstd -o FILE.zst`",
+                    f"`{_DECOMPRESS_COMMAND.get(name, name + ' -dc')} FILE | zstd -o FILE.zst`",
                 )
             return name
+    for bom, encoding in _TEXT_BOMS:
+        if head.startswith(bom):
+            raise InputError(
+                path,
+                f"{encoding} text (its first bytes are a {encoding} byte-order mark), not UTF-8",
+                f"Re-encode it as UTF-8, e.g. `iconv -f {encoding} -t UTF-8 FILE > FILE.utf8`",
+            )
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head and not stripped[:1] in (b"{", b"[", b'"', b"") and _looks_binary(head):
         raise InputError(
@@ -74,17 +88,23 @@ def _looks_binary(head: bytes) -> bool:
 # --------------------------------------------------------------------------- decompression
 
 
-def iter_blocks(path: Path, block_size: int = 1024 * 1024, on_compressed: Callable[[int], None] | None = None) -> Iterator[bytes]:
+def iter_blocks(
+    path: Path, block_size: int = 1024 * 1024, on_compressed: Callable[[int], None] | None = None, max_expansion: int | None = None
+) -> Iterator[bytes]:
     """Yield decompressed bytes of ``path``. Raises :class:`TruncatedInputError` at a cut stream.
 
-    ``on_compressed(n)`` is called with the compressed bytes consumed (for progress bars).
+    ``on_compressed(n)`` is called with the compressed bytes consumed (for progress bars). A
+    compressed file that expands more than ``max_expansion`` times (default
+    :data:`MAX_EXPANSION`; 0: no limit) is an :class:`InputError` (a decompression bomb), raised
+    after EXPANSION_CHECK_AFTER bytes; output per step stays bounded, so memory does too.
     """
     kind = detect_compression(path)
+    limit = MAX_EXPANSION if max_expansion is None else max_expansion
     with open(path, "rb") as raw:
         if kind == "zst":
-            yield from _iter_zstd(raw, path, block_size, on_compressed)
+            yield from _iter_zstd(raw, path, block_size, on_compressed, limit)
         elif kind == "gz":
-            yield from _iter_gzip(raw, path, block_size, on_compressed)
+            yield from _iter_gzip(raw, path, block_size, on_compressed, limit)
         else:
             while chunk := raw.read(block_size):
                 if on_compressed:
@@ -92,41 +112,73 @@ def iter_blocks(path: Path, block_size: int = 1024 * 1024, on_compressed: Callab
                 yield chunk
 
 
-def _iter_zstd(raw, path: Path, block_size: int, on_compressed) -> Iterator[bytes]:
+def _iter_zstd(raw, path: Path, block_size: int, on_compressed, limit: int) -> Iterator[bytes]:
     # python-zstandard's stream reader returns EOF silently on a cut stream; a decompression
     # object tells us whether the frame was complete. Long-window dumps (zstd --long=31) need
     # the larger window.
     dctx = zstandard.ZstdDecompressor(max_window_size=2**31)
-    yield from _iter_frames(raw, path, block_size, on_compressed, lambda: dctx.decompressobj(write_size=block_size), zstandard.ZstdError, "zstd")
+    yield from _iter_frames(raw, path, block_size, on_compressed, lambda: dctx.decompressobj(write_size=block_size), zstandard.ZstdError, "zstd", limit)
 
 
-def _iter_gzip(raw, path: Path, block_size: int, on_compressed) -> Iterator[bytes]:
-    yield from _iter_frames(raw, path, block_size, on_compressed, lambda: zlib.decompressobj(wbits=31), zlib.error, "gzip")
+def _iter_gzip(raw, path: Path, block_size: int, on_compressed, limit: int) -> Iterator[bytes]:
+    yield from _iter_frames(raw, path, block_size, on_compressed, lambda: zlib.decompressobj(wbits=31), zlib.error, "gzip", limit)
 
 
-def _iter_frames(raw, path: Path, block_size: int, on_compressed, new_decoder, error: type[Exception], name: str) -> Iterator[bytes]:
-    """Decompress a sequence of frames (zstd) or members (gzip); a cut last frame raises _Truncated."""
+def _iter_frames(
+    raw, path: Path, block_size: int, on_compressed, new_decoder, error: type[Exception], name: str, limit: int = 0
+) -> Iterator[bytes]:
+    """Decompress a sequence of frames (zstd) or members (gzip); a cut last frame raises _Truncated.
+
+    Compressed bytes are fed in pieces that start small and grow while the output stays small:
+    one call's output is bounded (a zstd block of zeros is ~32,000:1), so a bomb cannot blow up
+    memory before the expansion limit stops it.
+    """
     decoder = new_decoder()
     in_frame = False
+    piece = 4096
+    read = produced = 0
     while chunk := raw.read(block_size):
         if on_compressed:
             on_compressed(len(chunk))
-        while chunk:
-            try:
-                out = decoder.decompress(chunk)
-            except error as exc:
-                raise InputError(path, f"corrupt {name} data ({exc})", "Re-download or re-copy the file") from exc
-            in_frame = True
-            if out:
-                yield out
-            if decoder.eof:
-                chunk = decoder.unused_data
-                decoder = new_decoder()
-                in_frame = False
-            else:
-                chunk = b""
+        read += len(chunk)
+        view = memoryview(chunk)
+        while view:
+            feed, view = view[:piece], view[piece:]
+            while feed:
+                try:
+                    out = decoder.decompress(feed)
+                except error as exc:
+                    raise InputError(path, f"corrupt {name} data ({exc})", "Re-download or re-copy the file") from exc
+                in_frame = True
+                if out:
+                    produced += len(out)
+                    if limit and produced > EXPANSION_CHECK_AFTER and produced > limit * read:
+                        raise DecompressionBombError(
+                            path,
+                            f"a decompression bomb? {read:,} compressed bytes expanded to more than {produced:,} "
+                            f"({produced // read:,}x; the limit is {limit:,}x)",
+                            "If the file is genuine, raise the limit: sad.sources.max_expansion or facts.corpus.max_expansion (0: none)",
+                        )
+                    yield out
+                    if len(out) > 4 * block_size:
+                        piece = max(256, piece // 4)
+                    elif len(out) < block_size:
+                        piece = min(block_size, piece * 2)
+                if decoder.eof:
+                    feed = decoder.unused_data
+                    decoder = new_decoder()
+                    in_frame = False
+                else:
+                    feed = b""
     if in_frame:
         raise _Truncated()
+
+
+class DecompressionBombError(InputError):
+    """A compressed file expands far beyond any real dump (more than ``max_expansion`` times)."""
+
+    def __reduce__(self):
+        return (DecompressionBombError, (self.path, self.problem, self.fix, self.line))
 
 
 class _Truncated(Exception):
@@ -149,9 +201,11 @@ def estimate_decompressed_size(path: Path, sample_bytes: int = 4 * 1024 * 1024) 
         read += n
 
     try:
-        for block in iter_blocks(path, block_size=256 * 1024, on_compressed=count):
+        # no expansion limit here: the sample is capped below, and the read that follows applies
+        # the pipeline's own limit
+        for block in iter_blocks(path, block_size=256 * 1024, on_compressed=count, max_expansion=0):
             out += len(block)
-            if read >= sample_bytes:
+            if read >= sample_bytes or out >= 64 * sample_bytes:
                 break
     except _Truncated:
         pass
@@ -182,6 +236,7 @@ def iter_line_chunks(
     path: Path,
     chunk_bytes: int = 32 * 1024 * 1024,
     on_compressed: Callable[[int], None] | None = None,
+    max_expansion: int | None = None,
 ) -> Iterator[LineChunk | TruncatedTail]:
     """Yield :class:`LineChunk` s of about ``chunk_bytes``; a cut file ends with a TruncatedTail.
 
@@ -212,7 +267,7 @@ def iter_line_chunks(
 
     first = True
     try:
-        for block in _prefetch(iter_blocks(path, on_compressed=on_compressed)):
+        for block in _prefetch(iter_blocks(path, on_compressed=on_compressed, max_expansion=max_expansion)):
             if first:
                 # a UTF-8 byte-order mark (files saved by some Windows tools) is not data
                 block = block.removeprefix(b"\xef\xbb\xbf")
@@ -330,6 +385,7 @@ def parse_ndjson(chunk: LineChunk, schema: pa.Schema, use_threads: bool = True) 
                 parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
             )
             if table.num_rows == chunk.n_lines:
+                table.validate(full=True)  # Arrow's JSON reader lets invalid UTF-8 through
                 lines = np.arange(chunk.first_line, chunk.first_line + chunk.n_lines, dtype=np.int64)
                 return ParsedChunk(table.select(schema.names), lines)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -395,10 +451,11 @@ def _conform(obj: dict, schema: pa.Schema) -> tuple[dict, str | None, int]:
             if isinstance(value, bool):
                 return row, f"field '{f.name}': expected an integer, got a boolean", 0
             if isinstance(value, int):
-                pass
+                if not _fits(value, t):
+                    return row, f"field '{f.name}': the integer {_short(value)} does not fit in {t}", 0
             elif isinstance(value, float) and math.isfinite(value) and value == int(value):
                 value, coerced = int(value), coerced + 1
-            elif isinstance(value, str) and _is_int_string(value):
+            elif isinstance(value, str) and _is_int_string(value) and _fits(int(float(value)), t):
                 value, coerced = int(float(value)), coerced + 1
             else:
                 return row, f"field '{f.name}': expected an integer, got {_json_type(value)} {_short(value)}", 0
@@ -411,8 +468,23 @@ def _conform(obj: dict, schema: pa.Schema) -> tuple[dict, str | None, int]:
         elif pa.types.is_boolean(t):
             if not isinstance(value, bool):
                 return row, f"field '{f.name}': expected true/false, got {_json_type(value)}", 0
+        else:  # nested and other types (struct, list, ...): Arrow decides, a misfit is this record's problem
+            if pa.types.is_struct(t) and not isinstance(value, dict):
+                return row, f"field '{f.name}': expected an object, got {_json_type(value)}", 0
+            if (pa.types.is_list(t) or pa.types.is_large_list(t)) and not isinstance(value, list):
+                return row, f"field '{f.name}': expected an array, got {_json_type(value)}", 0
+            try:
+                pa.scalar(value, type=t)
+            except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+                return row, f"field '{f.name}': expected {t}, got {_json_type(value)} ({str(exc)[:80]})", 0
         row[f.name] = value
     return row, None, coerced
+
+
+def _fits(value: int, t: pa.DataType) -> bool:
+    bits = t.bit_width
+    low, high = (-(1 << (bits - 1)), 1 << (bits - 1)) if pa.types.is_signed_integer(t) else (0, 1 << bits)
+    return low <= value < high
 
 
 def _is_int_string(s: str) -> bool:
@@ -475,4 +547,10 @@ def load_json_file(path: Path) -> object:
     except json.JSONDecodeError as exc:
         raise InputError(path, f"not valid JSON ({exc.msg})", "Fix or re-download the file", line=exc.lineno) from exc
     except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text ({exc.reason})", "Re-encode the file as UTF-8") from exc
+        with open(path, "rb") as f:
+            head = f.read(4)
+        encoding = next((name for bom, name in _TEXT_BOMS if head.startswith(bom)), None)
+        what = f"{encoding} text, not UTF-8" if encoding else f"not UTF-8 text ({exc.reason})"
+        raise InputError(path, what, "Re-encode the file as UTF-8") from exc
+    except RecursionError:
+        raise InputError(path, "JSON nested too deeply to read (thousands of levels)", "Fix or re-download the file") from None

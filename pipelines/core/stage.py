@@ -25,6 +25,7 @@ from typing import Any
 
 import polars as pl
 
+from pipelines.core.faults import fault_point
 from pipelines.core.fileio import TMP_MARK, atomic_write_json, read_json
 
 SUCCESS = "_SUCCESS"
@@ -78,6 +79,7 @@ class StageStore:
         atomic_write_json(work / STATS, stats)
         atomic_write_json(work / FINGERPRINT, fingerprint_record)
         (work / SUCCESS).write_text("")
+        fault_point(f"executor.commit.before_rename:{step}")
         return self._swap_in(step, work)
 
     def recover(self, step: str, fingerprint: str) -> bool:
@@ -95,6 +97,7 @@ class StageStore:
             trash = self.root / ".trash" / f"{step}-{uuid.uuid4().hex[:8]}"
             trash.parent.mkdir(parents=True, exist_ok=True)
             os.replace(final, trash)
+            fault_point(f"stage.swap.moved_aside:{step}")  # the old stage is in .trash, the new one not yet in place
         os.replace(work, final)
         shutil.rmtree(self.root / ".trash", ignore_errors=True)
         return final

@@ -38,7 +38,8 @@ Bad input:
   included) is quarantined *whole*: one ``broken_compression`` reject naming the file and where
   it broke, no documents, ``DocBatch.skipped`` set. The stream is checked to its end before the
   first document is handed out (so a compressed shard is decompressed twice), which makes the
-  counts independent of where a file broke. A parquet file whose footer cannot be read
+  counts independent of where a file broke. A shard expanding more than ``max_expansion`` times
+  (a decompression bomb) is quarantined whole the same way (``decompression_bomb``). A parquet file whose footer cannot be read
   (truncated, not parquet) is quarantined the same way as ``broken_parquet``; damage inside a
   readable parquet file found after documents were handed out is an :class:`InputError`, which
   fails the shard's task, so no partial counts are kept either;
@@ -67,7 +68,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.core.errors import InputError, TruncatedInputError
-from pipelines.core.readers import LineChunk, TruncatedTail, detect_compression, iter_line_chunks
+from pipelines.core.readers import DecompressionBombError, LineChunk, TruncatedTail, detect_compression, iter_line_chunks
 from pipelines.core.text import repair_surrogates
 from pipelines.core.rejects import rejects_frame
 
@@ -96,6 +97,9 @@ class CorpusSettings(BaseModel):
         None, description="Data-order file (CSV/JSONL: shard, first_line, last_line, step); the other way to give training order."
     )
     batch_docs: int = Field(10_000, ge=1, description="Documents per batch.")
+    max_expansion: int = Field(
+        500, ge=0, description="A compressed shard expanding more than this many times is quarantined as a decompression bomb; 0 = no limit."
+    )
 
 
 @dataclass
@@ -231,7 +235,7 @@ def _rebatch(parts: Iterator[_Part], path: Path, n: int, order: DataOrder | None
 def _line_parts(path: Path, settings: CorpusSettings, fmt: str) -> Iterator[_Part]:
     src = str(path)
     if detect_compression(path) != "none":
-        broken = _compression_break(path)
+        broken = _compression_break(path, settings.max_expansion)
         if broken is not None:
             yield broken
             return
@@ -243,7 +247,7 @@ def _line_parts(path: Path, settings: CorpusSettings, fmt: str) -> Iterator[_Par
 
     reported = 0
     fields = _JsonFields.of(settings) if fmt == "jsonl" else None
-    for chunk in iter_line_chunks(path, CHUNK_BYTES, on_compressed=count):
+    for chunk in iter_line_chunks(path, CHUNK_BYTES, on_compressed=count, max_expansion=settings.max_expansion):
         if isinstance(chunk, TruncatedTail):  # the file changed after it was checked
             raise TruncatedInputError(path, chunk.line - 1)
         part = _parse_json_chunk(chunk, fields, path.name, src) if fields else _parse_text_chunk(chunk, path.name, src)
@@ -252,7 +256,7 @@ def _line_parts(path: Path, settings: CorpusSettings, fmt: str) -> Iterator[_Par
     yield _Part(bytes_read=consumed - reported)
 
 
-def _compression_break(path: Path) -> _Part | None:
+def _compression_break(path: Path, max_expansion: int | None = None) -> _Part | None:
     """None if the compressed stream of ``path`` is whole; else the quarantine of the shard."""
     size = path.stat().st_size
     read = 0
@@ -267,12 +271,16 @@ def _compression_break(path: Path) -> _Part | None:
         return part
 
     try:
-        for chunk in iter_line_chunks(path, 1024 * 1024, on_compressed=count):
+        for chunk in iter_line_chunks(path, 1024 * 1024, on_compressed=count, max_expansion=max_expansion):
             if isinstance(chunk, TruncatedTail):
                 return broken(
                     f"truncated: the compressed stream ends inside line {chunk.line:,} "
                     f"({chunk.line - 1:,} complete lines, {size:,} compressed bytes)", chunk.line,
                 )
+    except DecompressionBombError as exc:
+        part = _Part(bytes_read=size, skipped=True, counters={"shards_skipped": 1})
+        part.reject("decompression_bomb", f"{exc.problem}; the whole shard is skipped. {exc.fix}", str(path), None)
+        return part
     except InputError as exc:  # corrupt data or a bad checksum, raised by the decompressor
         return broken(f"{exc.problem}, within the first {read:,} of {size:,} compressed bytes", None)
     return None
@@ -321,6 +329,7 @@ def _parse_json_chunk(chunk: LineChunk, fields: _JsonFields, shard: str, src: st
                 read_options=pajson.ReadOptions(block_size=max(1 << 20, min(len(data) + 1, 16 << 20)), use_threads=False),
                 parse_options=pajson.ParseOptions(explicit_schema=fields.schema, unexpected_field_behavior="ignore"),
             )
+            table.validate(full=True)  # Arrow's JSON reader lets invalid UTF-8 through
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             table = None
         if table is not None and table.num_rows == chunk.n_lines:

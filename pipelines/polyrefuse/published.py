@@ -22,13 +22,13 @@ error naming the file, both counts and the fix.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from pipelines.core.errors import InputError
+from pipelines.core.readers import load_json_file
 from pipelines.polyrefuse.sources import normalise_instruction
 from schemas.polyrefuse import LABEL, SPLITS
 
@@ -53,10 +53,7 @@ class PublishedImport:
 
 
 def _load(path: Path) -> list:
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc.msg})", "Give the published file unchanged", line=exc.lineno) from None
+    rows = load_json_file(path)  # a BOM allowed; bad JSON, encoding or nesting: an InputError naming the file
     if not isinstance(rows, list):
         raise InputError(path, f"expected a JSON list of rows, got {type(rows).__name__}", "Give the published file unchanged")
     return rows

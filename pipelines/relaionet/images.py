@@ -157,8 +157,10 @@ def _check(data: bytes, min_side: int, max_pixels: int) -> ImageCheck:
         rgb.save(out, "PNG")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise
-    except UnidentifiedImageError as exc:
-        return ImageCheck("not_an_image", str(exc))
+    except UnidentifiedImageError:
+        # not str(exc): Pillow names the buffer object by its memory address, which would make
+        # the rejects (and so the stage) differ from run to run
+        return ImageCheck("not_an_image", f"cannot identify the image (not one of {', '.join(ACCEPTED_FORMATS)})")
     # Pillow signals bad input with many exception types (OSError, SyntaxError, EOFError,
     # ValueError, struct.error, zlib.error, ...): any of them is a reject, never a crash.
     except Exception as exc:  # noqa: BLE001

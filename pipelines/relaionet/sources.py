@@ -387,7 +387,7 @@ def _read_folder(folder: Path, files: list[Path]) -> Iterator[Sample | _Reject]:
 
 def _caption_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     """(line, row or None, problem) for each row of captions.csv / captions.jsonl."""
-    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:  # -sig: a BOM is not data
         if path.suffix == ".csv":
             reader = csv.DictReader(handle)
             if reader.fieldnames is None or "file" not in reader.fieldnames or "caption" not in reader.fieldnames:
@@ -404,6 +404,9 @@ def _caption_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]
                     raise ValueError(f"a JSON {type(row).__name__}, not an object")
             except ValueError as exc:
                 yield line, None, f"not a JSON object ({exc})"
+                continue
+            except RecursionError:
+                yield line, None, "JSON nested too deeply to read"
                 continue
             yield line, row, ""
 

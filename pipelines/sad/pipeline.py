@@ -37,7 +37,8 @@ from pipelines.sad.strategies import suggest_strategies
 from schemas.sad import DIALOGUES, TOPICS, UTTERANCES
 
 FINAL_STEP = "assemble"
-DUMP_PATTERNS = ("*.jsonl", "*.ndjson", "*.json", "*.zst", "*.gz", "RS_*", "RC_*")
+# compressions we cannot read are listed too, so that the build names them instead of skipping them
+DUMP_PATTERNS = ("*.jsonl", "*.ndjson", "*.json", "*.zst", "*.gz", "*.bz2", "*.xz", "*.lz4", "*.zip", "RS_*", "RC_*")
 
 _BUILT_UTTERANCE_COLUMNS = (
     "utterance_id", "submission_id", "parent_id", "speaker", "stance", "text", "n_words",

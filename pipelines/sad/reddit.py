@@ -89,7 +89,7 @@ def read_reddit_file(unit: SourceUnit, settings: SadSettings, out: Emitter) -> N
             return item
         return _parse_batch(item, src, subreddit, use_threads=threads <= 1)
 
-    for batch in map_chunks_in_order(parse, iter_line_chunks(path, sources.chunk_bytes, on_compressed=out.advance), threads):
+    for batch in map_chunks_in_order(parse, iter_line_chunks(path, sources.chunk_bytes, on_compressed=out.advance, max_expansion=sources.max_expansion), threads):
         if isinstance(batch, TruncatedTail):
             if sources.on_truncated == "error":
                 raise TruncatedInputError(path, batch.line - 1)

@@ -72,6 +72,9 @@ class SadSources(_Strict):
     )
     chunk_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Decompressed bytes parsed per batch.")
     parse_threads: int = Field(0, ge=0, description="Threads parsing batches in parallel; 0 = one per core.")
+    max_expansion: int = Field(
+        500, ge=0, description="A compressed dump expanding more than this many times is refused as a decompression bomb; 0 = no limit."
+    )
     # Published release (sent.json + argument.json).
     published_strategy_field: str | None = Field(
         None, description="Field of argument.json holding strategy labels per context item, if any."

@@ -4,6 +4,10 @@
 the first run of the suite on a machine also installs Label Studio's environment (~30-60 s)
 and migrates its template database (~60 s); later runs reuse both and start in seconds.
 ``label_studio`` (per test) is the same server, minus every project the test created.
+
+``argilla`` (session) is a real argilla-server 2.8.0 (with Redis and its rq worker) on a free
+port over a temporary data dir; the first run also installs its environment (~40 s) and
+migrates its template database (~25 s).
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from typing import Iterator
 
 import pytest
 
+from annotation.backends.argilla.server import LocalArgilla
+from annotation.backends.argilla.server import ensure_environment as ensure_argilla_environment
+from annotation.backends.argilla.server import ensure_template as ensure_argilla_template
 from annotation.backends.labelstudio.server import LocalLabelStudio, ensure_environment, ensure_template
 
 
@@ -40,3 +47,13 @@ def label_studio(label_studio_server: LocalLabelStudio) -> Iterator[LocalLabelSt
     for project in client.projects.list():
         if project.id not in before:
             client.projects.delete(project.id)
+
+
+@pytest.fixture(scope="session")
+def argilla(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalArgilla]:
+    ensure_argilla_environment()
+    ensure_argilla_template()
+    server = LocalArgilla(tmp_path_factory.mktemp("argilla"), port=0)
+    server.start()
+    yield server
+    server.stop()

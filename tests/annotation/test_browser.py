@@ -18,7 +18,6 @@ comes from Label Studio's local-files URL (the labelling view draws it on a canv
 from __future__ import annotations
 
 import json
-import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,62 +33,25 @@ from annotation.store import ProjectState
 from pipelines.sad.pipeline import build_sad, read_candidate
 from pipelines.sad.settings import SadSettings
 from schemas.sad import STRATEGIES
+from tests.annotation.browser import artifacts_dir, browser_page, require_chromium
 
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-# The machine's network is closed: without these flags Chromium stalls on outbound connections.
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-WAIT_MS = 30_000  # per wait: the first page load compiles a large JS bundle on a small machine
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def artifacts_dir() -> Path:
-    root = os.environ.get("CORPUSFORGE_TEST_ARTIFACTS")
-    return (Path(root) if root else REPO_ROOT / "test-artifacts") / "browser"
-
-
-def require_chromium() -> Path:
-    # A failure, not a skip: CI installs the browser, and a silent skip would hide that it did not.
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`). "
-                    "Do not run `playwright install`: the test uses the system browser.")
-    return CHROMIUM
 
 
 @contextmanager
 def logged_in_page(label_studio, tmp_path: Path, chromium: Path, failure_shot: Path) -> Iterator:
     """A headless Chromium page logged in to ``label_studio`` through the web form; a screenshot
     goes to ``failure_shot`` when the block fails, and the browser is closed in any case."""
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(chromium), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000},
-        )
-        page = context.pages[0] if context.pages else context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        expect.set_options(timeout=WAIT_MS)
-        try:
-            page.goto(f"{label_studio.url}/user/login/")
-            page.locator("#login-form input[name=email]").fill(label_studio.username)
-            page.locator("#login-form input[name=password]").fill(label_studio.password)
-            page.locator("#login-form button[type=submit]").click()
-            page.wait_for_url(lambda url: "/user/login" not in url)
-            yield page
-        except BaseException:
-            try:
-                page.screenshot(path=str(failure_shot))
-            except Exception:
-                pass  # the browser itself may be gone; the original error matters
-            raise
-        finally:
-            context.close()
+    with browser_page(tmp_path, chromium, failure_shot) as page:
+        page.goto(f"{label_studio.url}/user/login/")
+        page.locator("#login-form input[name=email]").fill(label_studio.username)
+        page.locator("#login-form input[name=password]").fill(label_studio.password)
+        page.locator("#login-form button[type=submit]").click()
+        page.wait_for_url(lambda url: "/user/login" not in url)
+        yield page
 
 
 @pytest.fixture(scope="module")

@@ -111,7 +111,7 @@ def test_relaionet_image_proofreading_through_the_command_line(label_studio, tmp
     run(*build)
     pushed = run("annotate", "push", "relaionet")  # 19 candidates: without the similarity filter s30 stays in
     assert "19taskscreated,0alreadythere" in pushed
-    assert len(list((ws / "annotation" / "relaionet" / "images").iterdir())) == 19
+    assert len(list((ws / "annotation" / "media" / "relaionet").iterdir())) == 19
     run("annotate", "simulate", "relaionet", "--simulated", "--answers", str(RELAIONET_SAMPLE / "answers.jsonl"))
     pulled = run("annotate", "pull", "relaionet")
     assert "accepted17" in pulled and "relabelled1" in pulled and "unusable1" in pulled  # the key's s04 and s14, the rest confirmed

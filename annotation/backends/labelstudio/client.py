@@ -35,6 +35,7 @@ from annotation.backends.labelstudio.config import ITEM_KEY, from_result, instru
 from annotation.routing import RoutingPlan
 from annotation.spec import AnnotationSpec, Answers
 from annotation.store import JUDGMENT_COLUMNS, ProjectState
+from pipelines.core.faults import fault_point
 
 SIMULATED_DOMAIN = "simulated.corpusforge.invalid"
 START_HINT = "corpusforge annotate serve"
@@ -235,6 +236,7 @@ class LabelStudioBackend:
             rows = self._serve_local_images(spec, project_id, [task_payload(spec, a, pre.get(a.item.id)) for a in chunk])
             resp = self._call("task import", self.client.projects.import_tasks, project_id, request=rows, return_task_ids=True)
             task_ids = list(resp.task_ids or [])
+            fault_point("annotation.push.imported")  # crash tests: tasks on the server, not yet in the map
             if len(task_ids) != len(ids):
                 raise BackendError(f"Label Studio returned {len(task_ids)} task ids for {len(ids)} imported tasks; rerun the push to reconcile")
             state.record_tasks(zip(ids, task_ids), {a.item.id: a.annotators for a in chunk})
@@ -274,7 +276,7 @@ class LabelStudioBackend:
             raise BackendError(
                 f"image {path} is a local file, and Label Studio serves local files only from below its "
                 f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT: give the backend that folder as document_root "
-                f"(reLAIONet: annotation.relaionet.document_root; the local server of `{START_HINT}` uses the workspace)"
+                f"(reLAIONet: annotation.relaionet.document_root; the local server of `{START_HINT}` serves the workspace's annotation/media)"
             )
         for candidate, base in ((path.absolute(), root), (path.resolve(), root.resolve())):
             try:

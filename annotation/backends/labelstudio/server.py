@@ -24,45 +24,36 @@ A data dir is persistent (its database holds the annotations) and is never wiped
     media/, export/, ...     Label Studio's own files
 
 The server listens on 127.0.0.1 only. Failures raise :class:`LabelStudioError` with what to do.
+The process plumbing (environment, ports, start, stop, ``server.json``) is shared with the local
+Argilla in :mod:`annotation.backends.local_server`.
 """
 
 from __future__ import annotations
 
-import atexit
-import fcntl
-import hashlib
 import json
-import os
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
+from annotation.backends import local_server as plumbing
+from annotation.backends.local_server import HOST
 from pipelines.core.errors import CorpusforgeError
-from pipelines.core.fileio import atomic_write_json
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LOCK_FILE = REPO_ROOT / "requirements" / "labelstudio.lock.txt"
 DEFAULT_VENV = REPO_ROOT / ".venv-labelstudio"
 LABEL_STUDIO_VERSION = "1.23.2"
 
-HOST = "127.0.0.1"
 ADMIN_USERNAME = "admin@corpusforge.local"
 DATABASE_FILE = "label_studio.sqlite3"
 LOGIN_FILE = "corpusforge-login.json"
-SERVER_FILE = "server.json"
 LOG_FILE = "server.log"
-STAMP_FILE = "corpusforge-lock.sha256"
-INSTALL_LOG = "corpusforge-install.log"
 
 # Label Studio reads these plain names (besides LABEL_STUDIO_*): a user's shell must not steer it.
 _INHERITED_BUT_UNSAFE = ("PORT", "HOST", "USERNAME", "PASSWORD", "USER_TOKEN", "DEBUG", "SECRET_KEY",
@@ -76,12 +67,19 @@ class LabelStudioError(CorpusforgeError):
     """The local Label Studio could not be installed, prepared, started or stopped."""
 
 
+ENVIRONMENT = plumbing.PinnedEnvironment(
+    title=f"Label Studio {LABEL_STUDIO_VERSION}", package="label-studio", lock_file=LOCK_FILE,
+    ready_path="bin/label-studio", installed_glob="bin/label-studio", size_note="about 1 GB that takes 30-60 s",
+    error=LabelStudioError,
+)
+
+
 # -- the environment -------------------------------------------------------------------------
 
 
 def lock_hash() -> str:
     """sha256 of ``requirements/labelstudio.lock.txt``: what the environment and template are made from."""
-    return hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()
+    return ENVIRONMENT.lock_hash()
 
 
 def ensure_environment(venv_dir: Path | None = None, *, progress: Progress | None = None) -> Path:
@@ -93,67 +91,7 @@ def ensure_environment(venv_dir: Path | None = None, *, progress: Progress | Non
     differs from the stamp in it. ``progress`` receives one line before a (slow) install.
     Raises :class:`LabelStudioError` naming the failed command and its log.
     """
-    venv_dir = Path(venv_dir or DEFAULT_VENV).absolute()
-    wanted = lock_hash()
-    executable = venv_dir / "bin" / "label-studio"
-    if _environment_ready(venv_dir, wanted):
-        return executable
-    with _exclusive(venv_dir.with_name(venv_dir.name + ".lock")):
-        if _environment_ready(venv_dir, wanted):  # another process built it while we waited
-            return executable
-        if progress:
-            progress(f"Installing Label Studio {LABEL_STUDIO_VERSION} into {venv_dir}: a one-time install "
-                     "of about 1 GB that takes 30-60 s.")
-        tmp = venv_dir.with_name(venv_dir.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        log = tmp / INSTALL_LOG
-        for command in _install_commands(tmp):
-            _run_logged(command, log, what="installing Label Studio",
-                        fix=f"Check access to the package index (or uv's cache) and run the command again; "
-                            f"the half-built {tmp} is removed on the next try.")
-        _retarget_scripts(tmp, venv_dir)
-        if not (tmp / "bin" / "label-studio").exists():
-            raise LabelStudioError(f"installing Label Studio finished but {tmp}/bin/label-studio is missing; "
-                                   f"see {log}. Does {LOCK_FILE} still pin label-studio?")
-        (tmp / STAMP_FILE).write_text(wanted + "\n")
-        old = venv_dir.with_name(venv_dir.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if venv_dir.exists():
-            os.rename(venv_dir, old)  # two renames: a crash between them only means "rebuild"
-        os.rename(tmp, venv_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    return executable
-
-
-def _environment_ready(venv_dir: Path, wanted: str) -> bool:
-    stamp = venv_dir / STAMP_FILE
-    return stamp.exists() and stamp.read_text().strip() == wanted and (venv_dir / "bin" / "label-studio").exists()
-
-
-def _install_commands(tmp: Path) -> list[list[str]]:
-    python = tmp / "bin" / "python"
-    uv = Path(sys.executable).parent / "uv"
-    if not uv.exists():
-        found = shutil.which("uv")
-        uv = Path(found) if found else None
-    if uv is not None:
-        # --relocatable: scripts find their python relative to themselves, so the rename is safe
-        return [[str(uv), "venv", "--quiet", "--relocatable", "--allow-existing", "--python", sys.executable, str(tmp)],
-                [str(uv), "pip", "sync", "--compile-bytecode", "--python", str(python), str(LOCK_FILE)]]
-    return [[sys.executable, "-m", "venv", str(tmp)],
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-r", str(LOCK_FILE)]]
-
-
-def _retarget_scripts(tmp: Path, final: Path) -> None:
-    """pip writes the build path into script shebangs (uv's relocatable scripts have none)."""
-    old, new = str(tmp).encode(), str(final).encode()
-    for path in (tmp / "bin").iterdir():
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > 1_000_000:
-            continue
-        data = path.read_bytes()
-        if old in data:
-            path.write_bytes(data.replace(old, new))
+    return ENVIRONMENT.ensure(Path(venv_dir or DEFAULT_VENV), progress=progress) / "bin" / "label-studio"
 
 
 # -- the template ----------------------------------------------------------------------------
@@ -173,43 +111,34 @@ def ensure_template(template_dir: Path | None = None, *, venv_dir: Path | None =
     executable = ensure_environment(venv_dir, progress=progress)
     if template_dir is None:
         template_dir = executable.parent.parent / f"template-{lock_hash()[:12]}"
-    template_dir = Path(template_dir).absolute()
-    if _template_ready(template_dir):
-        return template_dir
-    with _exclusive(template_dir.with_name(template_dir.name + ".lock")):
-        if _template_ready(template_dir):
-            return template_dir
-        if template_dir.exists():
-            raise LabelStudioError(f"{template_dir} exists but is not a complete Label Studio template "
-                                   f"(no {DATABASE_FILE} or {LOGIN_FILE}); remove it and run again.")
-        if progress:
-            progress("Preparing the Label Studio database template: one time, about 60 s.")
-        tmp = template_dir.with_name(template_dir.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True, mode=0o700)
+
+    def build(tmp: Path) -> None:
         login = {
             "username": ADMIN_USERNAME,
             "password": secrets.token_urlsafe(18),
             "token": secrets.token_hex(20),
             "secret_key": secrets.token_urlsafe(50),
         }
-        _write_login(tmp / LOGIN_FILE, login)
+        plumbing.write_login(tmp / LOGIN_FILE, login)
         env = _label_studio_env(tmp, secret_key=login["secret_key"], document_root=tmp)
         # password and token through the environment: command lines are visible to every local user
         env.update(LABEL_STUDIO_PASSWORD=login["password"], LABEL_STUDIO_USER_TOKEN=login["token"])
         log = tmp / "init.log"
         with tempfile.TemporaryDirectory() as cwd:  # init may leave folders in its working directory
-            _run_logged([str(executable), "init", "--quiet", "--username", ADMIN_USERNAME, "--enable-legacy-api-token"],
-                        log, what="initialising the Label Studio template", env=env, cwd=cwd,
-                        fix=f"Run it again; if it keeps failing, remove {executable.parent.parent} to reinstall.")
+            plumbing.run_logged([str(executable), "init", "--quiet", "--username", ADMIN_USERNAME, "--enable-legacy-api-token"],
+                                log, what="initialising the Label Studio template", env=env, cwd=cwd, error=LabelStudioError,
+                                fix=f"Run it again; if it keeps failing, remove {executable.parent.parent} to reinstall.")
         if not (tmp / DATABASE_FILE).exists():
             raise LabelStudioError(f"`label-studio init` created no {DATABASE_FILE} in {tmp}; see {log}.")
         with LocalLabelStudio(tmp, venv_dir=venv_dir) as server:
             _check_token_and_remove_projects(server)
         for leftover in (log, tmp / LOG_FILE):
             leftover.unlink(missing_ok=True)
-        os.rename(tmp, template_dir)
-    return template_dir
+
+    return plumbing.make_template_once(
+        Path(template_dir).absolute(), ready=_template_ready, build=build, error=LabelStudioError, progress=progress,
+        what=f"Label Studio template (no {DATABASE_FILE} or {LOGIN_FILE})",
+        note="Preparing the Label Studio database template: one time, about 60 s.")
 
 
 def _template_ready(template_dir: Path) -> bool:
@@ -226,32 +155,17 @@ def _check_token_and_remove_projects(server: "LocalLabelStudio") -> None:
         _api(server.url, server.token, "DELETE", f"/api/projects/{project['id']}/")
 
 
-def _write_login(path: Path, login: dict[str, str]) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(login, f, indent=2)
-        f.write("\n")
-    os.chmod(path, 0o600)
-
-
 def read_login(data_dir: Path) -> dict[str, str]:
     """The credentials of a data dir: ``{username, password, token, secret_key}``."""
-    path = Path(data_dir) / LOGIN_FILE
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LabelStudioError(f"{path} is missing: {data_dir} was not made by corpusforge from its template. "
-                               "Use another data dir, or move this one away to start afresh.") from None
-    except ValueError as exc:
-        raise LabelStudioError(f"{path} is not valid JSON ({exc}); restore it from the template "
-                               f"({DEFAULT_VENV}/template-*/{LOGIN_FILE}).") from None
+    return plumbing.read_login(data_dir, LOGIN_FILE, error=LabelStudioError,
+                               template_hint=f"{DEFAULT_VENV}/template-*/{LOGIN_FILE}")
 
 
 # -- the server ------------------------------------------------------------------------------
 
 
-class LocalLabelStudio:
-    """One Label Studio server on 127.0.0.1 over a persistent data dir.
+class LocalLabelStudio(plumbing.LocalServer):
+    """One Label Studio server on 127.0.0.1 (``host`` to listen elsewhere) over a persistent data dir.
 
     ``port`` 0 picks a free port at every start; any other port must be free, because Label
     Studio would silently move to the next one. ``document_root`` (default: the data dir) is
@@ -259,44 +173,24 @@ class LocalLabelStudio:
     :meth:`start` and :meth:`stop`.
     """
 
+    error = LabelStudioError
+
     def __init__(self, data_dir: Path, port: int = 0, document_root: Path | None = None, *,
-                 venv_dir: Path | None = None, template_dir: Path | None = None) -> None:
-        self.data_dir = Path(data_dir).absolute()
-        self.requested_port = port
-        self.port: int | None = port or None
+                 venv_dir: Path | None = None, template_dir: Path | None = None, host: str = HOST) -> None:
+        super().__init__(data_dir, port, venv_dir=venv_dir, template_dir=template_dir, host=host)
         self.document_root = Path(document_root).absolute() if document_root else self.data_dir
-        self.venv_dir = venv_dir
-        self.template_dir = template_dir
         self.log_path = self.data_dir / LOG_FILE
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
-        self._login: dict[str, str] | None = None
 
     # -- facts
 
-    @property
-    def url(self) -> str:
-        if self.port is None:
-            raise LabelStudioError("the server has no port yet: call start() first")
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def username(self) -> str:
-        return self.login["username"]
-
-    @property
-    def password(self) -> str:
-        return self.login["password"]
+    def _read_login(self) -> dict[str, str]:
+        return read_login(self.data_dir)
 
     @property
     def token(self) -> str:
         return self.login["token"]
-
-    @property
-    def login(self) -> dict[str, str]:
-        if self._login is None:
-            self._login = read_login(self.data_dir)
-        return self._login
 
     @property
     def pid(self) -> int | None:
@@ -322,72 +216,47 @@ class LocalLabelStudio:
             raise LabelStudioError(f"a Label Studio server already runs on {self.data_dir} at {running['url']} "
                                    f"(pid {running['pid']}); use it, or stop it first (Ctrl-C where it was started).")
         executable = ensure_environment(self.venv_dir)
-        port = _claim_port(self.requested_port)
+        port = plumbing.claim_port(self.requested_port, what="Label Studio", error=LabelStudioError,
+                                   why=" (it would silently move to another port)")
         if not (self.data_dir / DATABASE_FILE).exists():
-            self._copy_template()
+            plumbing.copy_template(ensure_template(self.template_dir, venv_dir=self.venv_dir), self.data_dir, DATABASE_FILE)
+        _use_wal(self.data_dir / DATABASE_FILE)
         self._login = None
         login = self.login
         env = _label_studio_env(self.data_dir, secret_key=login["secret_key"], document_root=self.document_root)
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self._log_file = open(self.log_path, "ab")
-        self._log_file.write(f"\n--- corpusforge: starting Label Studio on {HOST}:{port} at {time.ctime()}\n".encode())
-        self._log_file.flush()
-        # its own session: Ctrl-C in a terminal reaches us, and we stop the server cleanly
-        self._process = subprocess.Popen(
-            [str(executable), "start", "--no-browser", "--internal-host", HOST, "--port", str(port)],
-            cwd=self.data_dir, env=env, stdin=subprocess.DEVNULL, stdout=self._log_file,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        self._process, self._log_file = plumbing.start_in_session(
+            [str(executable), "start", "--no-browser", "--internal-host", self.host, "--port", str(port)],
+            cwd=self.data_dir, env=env, log_path=self.log_path, banner=f"Label Studio on {self.host}:{port}")
         self.port = port
-        _started.add(self)
+        plumbing.track(self)
         try:
             self._wait_healthy(timeout, log_offset)
         except BaseException:
             self._terminate(timeout=5)
             raise
-        atomic_write_json(self.data_dir / SERVER_FILE, {"url": self.url, "pid": self._process.pid,
-                                                        "document_root": str(self.document_root)})
+        plumbing.write_server_file(self.data_dir, {"url": self.url, "pid": self._process.pid,
+                                                   "document_root": str(self.document_root)})
         return self
 
-    def _copy_template(self) -> None:
-        template = ensure_template(self.template_dir, venv_dir=self.venv_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(template, self.data_dir, dirs_exist_ok=True,
-                        ignore=lambda d, names: [DATABASE_FILE] if Path(d) == template else [])
-        # the database last, by rename: its presence means the copy is complete
-        partial = self.data_dir / f".{DATABASE_FILE}.partial"
-        shutil.copy2(template / DATABASE_FILE, partial)
-        os.replace(partial, self.data_dir / DATABASE_FILE)
-
     def _wait_healthy(self, timeout: float, log_offset: int) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            code = self._process.poll()
+        process = self._process
+        assert process is not None
+
+        def failed() -> str | None:
+            code = process.poll()
             if code is not None:
-                raise LabelStudioError(f"Label Studio exited (code {code}) while starting on {self.url}. "
-                                       f"Last lines of {self.log_path}:\n{self._log_tail(log_offset)}")
-            if f"Port {self.port} is in use" in self._log_text(log_offset):  # it would move on its own
-                raise LabelStudioError(f"port {self.port} was taken while Label Studio started; start again, "
-                                       "or choose another port.")
-            if _healthy(self.url):
-                return
-            if time.monotonic() > deadline:
-                raise LabelStudioError(f"Label Studio did not answer {self.url}/health within {timeout:.0f} s "
-                                       f"(a loaded machine may need a longer timeout). Last lines of "
-                                       f"{self.log_path}:\n{self._log_tail(log_offset)}")
-            time.sleep(0.25)
+                return (f"Label Studio exited (code {code}) while starting on {self.url}. "
+                        f"Last lines of {self.log_path}:\n{plumbing.log_tail(self.log_path, log_offset)}")
+            if f"Port {self.port} is in use" in plumbing.log_text(self.log_path, log_offset):  # it would move on its own
+                return f"port {self.port} was taken while Label Studio started; start again, or choose another port."
+            return None
 
-    def _log_text(self, offset: int) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                return f.read().decode("utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def _log_tail(self, offset: int, lines: int = 20) -> str:
-        return "\n".join(self._log_text(offset).splitlines()[-lines:]) or "(the log is empty)"
+        plumbing.wait_until(
+            lambda: _healthy(self.url), time.monotonic() + timeout, failed=failed, error=LabelStudioError,
+            late=lambda: (f"Label Studio did not answer {self.url}/health within {timeout:.0f} s (a loaded machine may "
+                          f"need a longer timeout). Last lines of {self.log_path}:\n"
+                          f"{plumbing.log_tail(self.log_path, log_offset)}"))
 
     def wait(self, poll: float = 0.5) -> None:
         """Block while the server runs; raise :class:`LabelStudioError` if it exits on its own."""
@@ -406,46 +275,28 @@ class LocalLabelStudio:
         """SIGKILL at once, as a crash would; ``server.json`` stays behind (stale) like after a crash."""
         if self._process is None:
             return
-        _signal_group(self._process, signal.SIGKILL)
+        plumbing.signal_group(self._process, signal.SIGKILL)
         self._process.wait()
         self._cleanup(remove_server_file=False)
 
     def _terminate(self, timeout: float) -> None:
         if self._process is None:
             return
-        if self._process.poll() is None:
-            _signal_group(self._process, signal.SIGTERM)
-            try:
-                self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(self._process, signal.SIGKILL)
-                self._process.wait()
+        plumbing.stop_processes([self._process], timeout)
         self._cleanup(remove_server_file=True)
 
     def _cleanup(self, remove_server_file: bool) -> None:
         pid = self._process.pid if self._process is not None else None
         self._process = None
-        _started.discard(self)
+        plumbing.untrack(self)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
         if remove_server_file:
-            server_file = self.data_dir / SERVER_FILE
-            try:
-                if json.loads(server_file.read_text()).get("pid") == pid:
-                    server_file.unlink()
-            except (FileNotFoundError, ValueError):
-                pass
+            plumbing.remove_server_file(self.data_dir, pid)
 
     def __enter__(self) -> "LocalLabelStudio":
         return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = f"running at {self.url}" if self.is_running() else "stopped"
-        return f"LocalLabelStudio({str(self.data_dir)!r}, {state})"
 
 
 def find_running(data_dir: Path) -> dict[str, Any] | None:
@@ -454,42 +305,37 @@ def find_running(data_dir: Path) -> dict[str, Any] | None:
     Reads ``server.json`` and trusts it only if the pid is alive and ``/health`` answers, so a
     file left by a crash reads as "not running".
     """
-    try:
-        info = json.loads((Path(data_dir) / SERVER_FILE).read_text())
-        pid, url = int(info["pid"]), str(info["url"])
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
-        return None
-    if not _pid_alive(pid) or not _healthy(url):
-        return None
-    return {"url": url, "pid": pid}
+    return plumbing.read_running(data_dir, _healthy)
+
+
+def _use_wal(database: Path) -> None:
+    """Switch the SQLite database to write-ahead logging (persistent, once per database).
+
+    In the default rollback-journal mode a pull's long export (a read) blocks every annotation
+    being submitted meanwhile (a write) until it ends: with several annotators at work, pulls
+    cut the submission rate to a third (tests/annotation/test_load.py). With WAL, readers and
+    the writer no longer wait for each other."""
+    import sqlite3
+
+    with sqlite3.connect(database, timeout=30) as connection:
+        if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            connection.execute("PRAGMA journal_mode=WAL")
+    connection.close()
 
 
 def running_document_root(data_dir: Path) -> Path | None:
     """The local-files document root of the server running on ``data_dir`` (from ``server.json``), or None."""
     if find_running(data_dir) is None:
         return None
-    try:
-        root = json.loads((Path(data_dir) / SERVER_FILE).read_text()).get("document_root")
-    except (FileNotFoundError, ValueError):
-        return None
+    root = (plumbing.read_server_file(data_dir) or {}).get("document_root")
     return Path(root) if root else None
 
 
 # -- helpers ---------------------------------------------------------------------------------
 
-_started: set[LocalLabelStudio] = set()  # started here and not stopped yet
-
-
-@atexit.register
-def _stop_leftover_servers() -> None:
-    # a server lives in its own session, so nothing else stops it when this process ends
-    for server in list(_started):
-        server.stop(timeout=5)
-
 
 def _label_studio_env(data_dir: Path, *, secret_key: str, document_root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in _INHERITED_BUT_UNSAFE and not k.startswith(_INHERITED_PREFIXES)}
+    env = plumbing.filtered_environ(_INHERITED_BUT_UNSAFE, _INHERITED_PREFIXES)
     env.update(
         LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
         SECRET_KEY=secret_key,
@@ -503,92 +349,14 @@ def _label_studio_env(data_dir: Path, *, secret_key: str, document_root: Path) -
     return env
 
 
-def _run_logged(command: list[str], log: Path, *, what: str, fix: str, env: dict[str, str] | None = None,
-                cwd: str | Path | None = None) -> None:
-    with open(log, "ab") as f:
-        f.write(f"$ {' '.join(command)}\n".encode())
-        f.flush()
-        code = subprocess.call(command, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-    if code != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-        raise LabelStudioError(f"{what} failed: `{' '.join(command)}` exited with code {code}. "
-                               f"Full log: {log}; its last lines:\n{tail}\n{fix}")
-
-
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """An inter-process lock, so that two commands never build the same thing at once."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _claim_port(port: int) -> int:
-    if port == 0:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((HOST, 0))
-            return s.getsockname()[1]
-    if not 0 < port < 65536:
-        raise LabelStudioError(f"port {port} is not a TCP port; use 1-65535, or 0 for any free port.")
-    if _port_in_use(port):
-        raise LabelStudioError(f"port {port} on {HOST} is already in use, so Label Studio cannot start there "
-                               f"(it would silently move to another port). Stop what listens on port {port}, "
-                               f"or choose another port (e.g. --port {port + 1}, or --port 0 for any free one).")
-    return port
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(1)
-        if s.connect_ex((HOST, port)) == 0:  # what Label Studio itself checks
-            return True
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        # as the server will bind: SO_REUSEADDR, so sockets in TIME_WAIT do not count
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return True
-    return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
-
-
-def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    try:
-        os.killpg(process.pid, sig)  # start_new_session: its group id is its pid
-    except ProcessLookupError:
-        pass
-
-
-# local servers only: never through an HTTP proxy from the environment
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
 def _healthy(url: str, timeout: float = 2) -> bool:
-    try:
-        with _opener.open(f"{url}/health", timeout=timeout) as response:
-            return response.status == 200
-    except (OSError, ValueError):  # URLError, refused, reset, timeout
-        return False
+    return plumbing.answers_ok(f"{url}/health", timeout)
 
 
 def _api(url: str, token: str, method: str, path: str) -> tuple[int, Any]:
     request = urllib.request.Request(f"{url}{path}", method=method, headers={"Authorization": f"Token {token}"})
     try:
-        with _opener.open(request, timeout=30) as response:
+        with plumbing.opener.open(request, timeout=30) as response:
             body = response.read()
             return response.status, json.loads(body) if body else None
     except urllib.error.HTTPError as exc:

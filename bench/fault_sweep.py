@@ -1,0 +1,71 @@
+"""Fault-injection sweep: SIGKILL every command at >= 20 points each, rerun, compare (long; not CI).
+
+    python bench/fault_sweep.py [--points 20] [--seed 0] [--only "build sad"] [--no-annotation]
+
+For build sad, validate sad, release sad, build relaionet (encoder none) and, against a local
+Label Studio started here, annotate push sad and annotate pull sad: list the command's kill points
+with an uninterrupted run (CORPUSFORGE_FAULT_LIST), then for each chosen point kill the command
+there (CORPUSFORGE_FAULT_AT), rerun it and compare its outputs with the uninterrupted run
+(tests/faults/harness.py). Prints one line per trial and a table: command, points available,
+points tried, reruns identical, failures (with details). Exit status 1 when anything failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.faults import harness  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", action="append", help="command name(s) to sweep, e.g. 'build sad'")
+    ap.add_argument("--no-annotation", action="store_true", help="skip push/pull (no Label Studio)")
+    ap.add_argument("--work", type=Path, default=None)
+    args = ap.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="fault-sweep-"))
+    jobs = [(c, None) for c in harness.dataset_commands()]
+    server = None
+    wanted = lambda name: not args.only or name in args.only  # noqa: E731
+    if not args.no_annotation and (wanted("annotate push sad") or wanted("annotate pull sad")):
+        from annotation.backends.labelstudio.server import LocalLabelStudio, ensure_environment, ensure_template
+
+        ensure_environment()
+        ensure_template()
+        server = LocalLabelStudio(work / "label-studio", port=0)
+        server.start()
+        push, push_check, pull, pull_check = harness.annotation_commands(harness.LabelStudioTarget(server.url, server.token))
+        jobs += [(push, push_check), (pull, pull_check)]
+    results = []
+    try:
+        for cmd, check in jobs:
+            if not wanted(cmd.name):
+                continue
+            started = time.perf_counter()
+            res = harness.sweep(cmd, work / cmd.name.replace(" ", "_"), args.points, seed=args.seed, check=check,
+                                log=lambda line: print(line, flush=True))
+            results.append((res, time.perf_counter() - started))
+    finally:
+        if server is not None:
+            server.stop()
+    print()
+    print("| command | points available | points tried | reruns identical | failures | seconds |")
+    print("|---|---|---|---|---|---|")
+    for res, seconds in results:
+        print(f"| {res.command} | {res.points_available} | {len(res.trials)} | {res.identical} | {len(res.failures)} | {seconds:.0f} |")
+    for res, _ in results:
+        for t in res.failures:
+            print(f"FAILED {res.command} at {t.point}: {t.detail}")
+    return 1 if any(res.failures for res, _ in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,378 @@
+"""Crash-test harness: kill a ``corpusforge`` command at chosen points, rerun it, compare outputs.
+
+A :class:`Command` is a command line plus how to prepare its workspace and how to summarise what
+it wrote (:meth:`Command.digest`, by content: stage rows as sorted row hashes, release checksums,
+snapshot judgments). :func:`sweep` runs it once uninterrupted while recording its kill points
+(``CORPUSFORGE_FAULT_LIST``, see :mod:`pipelines.core.faults`), then for each chosen point copies
+the prepared workspace, runs the command with ``CORPUSFORGE_FAULT_AT=<point>`` (it must die by
+SIGKILL), reruns it without the fault and compares the digest with the uninterrupted one.
+
+Used by ``tests/faults/test_fault_injection.py`` (a few points per command) and
+``bench/fault_sweep.py`` (every command, >= 20 points each).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[2]
+SAD_INPUT = REPO / "pipelines" / "sad" / "sample" / "reddit"
+RELAIONET_INPUT = REPO / "pipelines" / "relaionet" / "sample" / "images"
+# one worker: the kill points and write numbers of a run are then those of one process
+COMMON = ("--set", "executor.workers=1")
+
+
+def corpusforge(args: list[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m corpusforge <args>`` in a subprocess (a kill must take a whole process)."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    for var in ("CORPUSFORGE_FAULT_AT", "CORPUSFORGE_FAULT_LIST"):
+        if env is None or var not in env:
+            full_env.pop(var, None)
+    return subprocess.run([sys.executable, "-m", "corpusforge", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def killed(result: subprocess.CompletedProcess) -> bool:
+    return result.returncode == -signal.SIGKILL
+
+
+# --------------------------------------------------------------------------- digests by content
+
+
+def _frame_digest(files: list[Path]) -> str:
+    import polars as pl
+
+    if not files:
+        return "empty"
+    df = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    df = df.select(sorted(df.columns))
+    hashes = sorted(df.hash_rows(seed=0).to_list()) if df.height else []
+    return f"{df.height}:{hashlib.sha256(json.dumps([df.columns, hashes]).encode()).hexdigest()[:16]}"
+
+
+def _json_without(path: Path, *keys: str) -> Any:
+    obj = json.loads(path.read_text())
+    for k in keys:
+        obj.pop(k, None)
+    return obj
+
+
+def stages_digest(ws: Path, dataset: str) -> dict[str, Any]:
+    """Per step: fingerprint, stats (without timings) and each output's rows by content."""
+    root = ws / dataset / "stages"
+    out: dict[str, Any] = {}
+    for step in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        rec: dict[str, Any] = {
+            "success": (step / "_SUCCESS").exists(),
+            "fingerprint": json.loads((step / "_fingerprint.json").read_text())["fingerprint"],
+            "stats": _json_without(step / "_stats.json", "seconds", "tasks_resumed"),
+            "rejects": _frame_digest(sorted((step / "_rejects").glob("*.parquet"))),
+        }
+        for output in sorted(p for p in step.iterdir() if p.is_dir() and not p.name.startswith("_")):
+            rec[output.name] = _frame_digest(sorted(output.glob("p*/*.parquet")))
+        out[step.name] = rec
+    if (root / "_build.json").exists():
+        out["_build.json"] = json.loads((root / "_build.json").read_text())
+    return out
+
+
+def validation_digest(ws: Path, dataset: str) -> dict[str, Any]:
+    """The newest verdict and its checks; every run with a verdict must be complete and readable."""
+    runs = sorted(p for p in (ws / dataset / "validation").iterdir() if (p / "candidate.json").exists())
+    for run in runs:  # a verdict is written last: its run's files must all be there
+        json.loads((run / "results.json").read_text())
+        json.loads((run / "summary.json").read_text())
+        assert (run / "report.html").read_text().rstrip().endswith("</html>"), run
+    newest = runs[-1]
+    summary = json.loads((newest / "summary.json").read_text())
+    return {
+        "verdict": _json_without(newest / "candidate.json", "run"),
+        "checks": [(c["name"], c["success"], c["unexpected_count"]) for c in summary["checks"]],
+    }
+
+
+def release_digest(ws: Path, dataset: str) -> dict[str, Any]:
+    """Each release: verified, checksums of its files (the manifest's time stamp aside)."""
+    from releases.verify import verify_release
+
+    out: dict[str, Any] = {}
+    root = ws / "releases" / dataset
+    for rel in sorted(p for p in root.iterdir() if not p.name.startswith(".")) if root.exists() else []:
+        report = verify_release(rel)
+        sums = dict(reversed(line.split("  ", 1)) for line in (rel / "checksums.sha256").read_text().splitlines() if line.strip())
+        sums.pop("manifest.json", None)
+        out[rel.name] = {"ok": bool(getattr(report, "ok", True)), "checksums": sums,
+                         "manifest": _json_without(rel / "manifest.json", "created_at")}
+    leftovers = [p.name for p in root.iterdir() if p.name.startswith(".")] if root.exists() else []
+    out["_temporary_left"] = leftovers
+    return out
+
+
+def snapshot_digest(snapshot: Path) -> dict[str, Any]:
+    import polars as pl
+
+    j = pl.read_parquet(snapshot / "judgments.parquet")
+    return {
+        "judgments": j.height,
+        "annotation_ids_unique": j["annotation_id"].n_unique() == j.height,
+        "rows": _frame_digest([snapshot / "judgments.parquet"]),
+        "tasks": json.loads((snapshot / "summary.json").read_text())["tasks"],
+    }
+
+
+def files_sha(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass
+class Command:
+    """One command under test.
+
+    ``prepare(ws)`` makes the workspace the command starts from (copied for every trial);
+    ``digest(ws)`` summarises its outputs by content; ``before_trial()`` resets outside state
+    (the annotation server); ``env`` is added to the command's environment.
+    """
+
+    name: str
+    args: list[str]
+    digest: Callable[[Path], Any]
+    prepare: Callable[[Path], None] = lambda ws: None
+    before_trial: Callable[[], None] = lambda: None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def argv(self, ws: Path) -> list[str]:
+        return [*self.args, "-w", str(ws), *COMMON]
+
+
+@dataclass
+class Trial:
+    point: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class SweepResult:
+    command: str
+    points_available: int
+    trials: list[Trial]
+
+    @property
+    def identical(self) -> int:
+        return sum(t.ok for t in self.trials)
+
+    @property
+    def failures(self) -> list[Trial]:
+        return [t for t in self.trials if not t.ok]
+
+
+def list_points(cmd: Command, base: Path, work: Path) -> tuple[list[str], Any]:
+    """Run ``cmd`` uninterrupted on a copy of ``base``, recording its kill points; (points, digest)."""
+    ws = work / "reference"
+    shutil.rmtree(ws, ignore_errors=True)
+    shutil.copytree(base, ws, symlinks=True)
+    log = work / "points.txt"
+    log.unlink(missing_ok=True)
+    cmd.before_trial()
+    result = corpusforge(cmd.argv(ws), cwd=work, env={**cmd.env, "CORPUSFORGE_FAULT_LIST": str(log)})
+    if result.returncode != 0:
+        raise RuntimeError(f"{cmd.name}: the uninterrupted run failed:\n{result.stdout}\n{result.stderr}")
+    points = [line.split("\t", 1)[0] for line in log.read_text().splitlines()] if log.exists() else []
+    return list(dict.fromkeys(points)), cmd.digest(ws)
+
+
+def choose_points(points: list[str], n: int, seed: int = 0) -> list[str]:
+    """``n`` points, half step boundaries and half writes where both exist: evenly spread over the
+    run (first, last and between), the rest drawn at random with ``seed`` (deterministic)."""
+    if n >= len(points):
+        return list(points)
+    writes = [p for p in points if p.startswith("write:")]
+    bounds = [p for p in points if not p.startswith("write:")]
+    n_writes = min(len(writes), max(n - len(bounds), n // 2))
+    n_bounds = min(len(bounds), n - n_writes)
+    n_writes = min(len(writes), n - n_bounds)
+    rng = random.Random(seed)
+
+    def spread(pool: list[str], k: int) -> list[str]:
+        if k <= 0:
+            return []
+        even = max(1, k // 2)
+        step = (len(pool) - 1) / max(1, even - 1) if even > 1 else 0
+        picked = list(dict.fromkeys(pool[round(i * step)] for i in range(even)))
+        rest = [p for p in pool if p not in picked]
+        picked += rng.sample(rest, min(len(rest), k - len(picked)))
+        return picked
+
+    chosen = set(spread(bounds, n_bounds) + spread(writes, n_writes))
+    return [p for p in points if p in chosen]  # in run order
+
+
+def run_trial(cmd: Command, base: Path, work: Path, point: str, reference: Any,
+              check: Callable[[Path], str] | None = None) -> Trial:
+    """Kill ``cmd`` at ``point``, rerun it, compare with ``reference``; ``check(ws)`` may add a problem."""
+    ws = work / "trial"
+    shutil.rmtree(ws, ignore_errors=True)
+    shutil.copytree(base, ws, symlinks=True)
+    cmd.before_trial()
+    first = corpusforge(cmd.argv(ws), cwd=work, env={**cmd.env, "CORPUSFORGE_FAULT_AT": point})
+    if not killed(first):
+        return Trial(point, False, f"not killed (rc {first.returncode}): {(first.stdout + first.stderr)[-400:]}")
+    rerun = corpusforge(cmd.argv(ws), cwd=work, env=cmd.env)
+    if rerun.returncode != 0:
+        return Trial(point, False, f"rerun failed (rc {rerun.returncode}): {(rerun.stdout + rerun.stderr)[-600:]}")
+    try:
+        got = cmd.digest(ws)
+    except Exception as exc:  # noqa: BLE001 - a corrupted output is a finding, not a harness error
+        return Trial(point, False, f"outputs unreadable after the rerun: {type(exc).__name__}: {exc}")
+    if got != reference:
+        return Trial(point, False, "outputs differ: " + _first_difference(reference, got))
+    problem = check(ws) if check else ""
+    return Trial(point, not problem, problem)
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{path}/{k}")
+    return f"{path or '/'}: expected {str(a)[:200]} got {str(b)[:200]}"
+
+
+def sweep(cmd: Command, work: Path, n_points: int, *, seed: int = 0, check: Callable[[Path], str] | None = None,
+          points: list[str] | None = None, log: Callable[[str], None] | None = None) -> SweepResult:
+    """Prepare ``cmd``'s workspace, list its kill points, and kill/rerun/compare at ``n_points`` of them."""
+    work.mkdir(parents=True, exist_ok=True)
+    base = work / "base"
+    if not base.exists():
+        base.mkdir()
+        cmd.prepare(base)
+    available, reference = list_points(cmd, base, work)
+    chosen = points if points is not None else choose_points(available, n_points, seed)
+    trials = []
+    for p in chosen:
+        trial = run_trial(cmd, base, work, p, reference, check)
+        if log:
+            log(f"{cmd.name:<18} {p:<55} {'ok' if trial.ok else 'FAIL ' + trial.detail}")
+        trials.append(trial)
+    return SweepResult(cmd.name, len(available), trials)
+
+
+# --------------------------------------------------------------------------- the commands of the issue
+
+
+def _run_ok(args: list[str], ws: Path, env: dict[str, str] | None = None) -> str:
+    r = corpusforge([*args, "-w", str(ws), *COMMON], cwd=ws.parent, env=env)
+    if r.returncode != 0:
+        raise RuntimeError(f"corpusforge {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def build_sad(ws: Path) -> None:
+    _run_ok(["build", "sad", "--input", str(SAD_INPUT)], ws)
+
+
+def dataset_commands() -> list[Command]:
+    """build sad, validate sad, release sad (after a validated build), build relaionet."""
+
+    def build_validate(ws: Path) -> None:
+        build_sad(ws)
+        _run_ok(["validate", "sad"], ws)
+
+    return [
+        Command("build sad", ["build", "sad", "--input", str(SAD_INPUT)], lambda ws: stages_digest(ws, "sad")),
+        Command("validate sad", ["validate", "sad"], lambda ws: {"stages": stages_digest(ws, "sad"), "validation": validation_digest(ws, "sad")},
+                prepare=build_sad),
+        Command("release sad", ["release", "sad", "--version", "0.1.0"],
+                lambda ws: {"stages": stages_digest(ws, "sad"), "release": release_digest(ws, "sad")}, prepare=build_validate),
+        Command("build relaionet", ["build", "relaionet", "--input", str(RELAIONET_INPUT), "--set", "relaionet.similarity.encoder=none"],
+                lambda ws: stages_digest(ws, "relaionet")),
+    ]
+
+
+@dataclass
+class LabelStudioTarget:
+    url: str
+    token: str
+
+    def client(self):
+        from label_studio_sdk import LabelStudio
+
+        return LabelStudio(base_url=self.url, api_key=self.token, max_retries=0)
+
+    def delete_projects(self) -> None:
+        client = self.client()
+        for project in client.projects.list():
+            client.projects.delete(project.id)
+
+    def task_items(self, project_id: int) -> list[str]:
+        from annotation.backends.labelstudio.config import ITEM_KEY
+
+        return [(t.data or {}).get(ITEM_KEY) for t in self.client().tasks.list(project=project_id)]
+
+
+def annotation_commands(ls: LabelStudioTarget) -> tuple[Command, Callable[[Path], str], Command, Callable[[Path], str]]:
+    """(push, its server check, pull, its snapshot check) for SAD against a running Label Studio.
+
+    push: the server must hold exactly one task per item, and the workspace's task map the same ids.
+    pull: the newest snapshot has every judgment once; the snapshot made before the trial is intact.
+    """
+    env = {"CORPUSFORGE_LABEL_STUDIO_TOKEN": ls.token}
+    s = ["--set", f"annotation.label_studio.url={ls.url}", "--set", "annotation.sad.annotators=['ann1','ann2','ann3']"]
+    state = lambda ws: ws / "annotation" / "sad" / "label-studio"  # noqa: E731
+
+    def push_digest(ws: Path) -> Any:
+        rows = [json.loads(line) for line in (state(ws) / "tasks.jsonl").read_text().splitlines()]
+        return {"stages": stages_digest(ws, "sad"), "items": sorted(r["item_id"] for r in rows),
+                "pending": (state(ws) / "pending.json").exists()}
+
+    def push_check(ws: Path) -> str:
+        project = json.loads((state(ws) / "project.json").read_text())["project_id"]
+        items = ls.task_items(project)
+        dup = sorted({i for i in items if items.count(i) > 1})
+        mapped = {json.loads(line)["item_id"]: json.loads(line)["task_id"] for line in (state(ws) / "tasks.jsonl").read_text().splitlines()}
+        server_ids = {t.id for t in ls.client().tasks.list(project=project)}
+        if dup:
+            return f"duplicate tasks on the server for {dup[:5]}"
+        if set(mapped.values()) != server_ids:
+            return f"task map ({len(mapped)}) and server ({len(server_ids)}) disagree"
+        return ""
+
+    push = Command("annotate push sad", ["annotate", "push", "sad", "--sample-size", "18", *s], push_digest,
+                   prepare=build_sad, before_trial=ls.delete_projects, env=env)
+
+    def pull_prepare(ws: Path) -> None:
+        build_sad(ws)
+        ls.delete_projects()
+        _run_ok(["annotate", "push", "sad", "--sample-size", "18", *s], ws, env)
+        _run_ok(["annotate", "simulate", "sad", "--simulated", "--noise", "0.2", *s], ws, env)
+        _run_ok(["annotate", "pull", "sad", *s], ws, env)  # the earlier snapshot the trials must keep intact
+
+    earlier: dict[str, Any] = {}
+
+    def pull_digest(ws: Path) -> Any:
+        snaps = sorted(p for p in (state(ws) / "pulls").iterdir() if not p.name.startswith(".") and (p / "summary.json").exists())
+        if not earlier:
+            earlier.update(name=snaps[0].name, files=files_sha(snaps[0]))
+        return {"latest": snapshot_digest(snaps[-1]), "first": snaps[0].name}
+
+    def pull_check(ws: Path) -> str:
+        first = state(ws) / "pulls" / earlier["name"]
+        if files_sha(first) != earlier["files"]:
+            return f"the earlier snapshot {first.name} changed"
+        return ""
+
+    pull = Command("annotate pull sad", ["annotate", "pull", "sad", *s], pull_digest, prepare=pull_prepare, env=env)
+    return push, push_check, pull, pull_check
