@@ -14,6 +14,12 @@ from corpusforge.cli.common import ConfigOpt, LanguagesOpt, PipelineBars, SetOpt
 app = typer.Typer(help="Build a dataset from its sources into the workspace (resumable).", no_args_is_help=True)
 
 
+def executor_overrides(set_: list[str] | None, workers: int | None, executor: str | None) -> list[str]:
+    """The --set overrides plus what --workers and --executor say (the same for every dataset)."""
+    return (list(set_ or []) + ([f"executor.workers={workers}"] if workers else [])
+            + ([f"executor.kind={json.dumps(executor)}"] if executor else []))
+
+
 @app.command("sad")
 def build_sad_cmd(
     input: Annotated[list[Path], typer.Option("--input", "-i", help="Dump files or folders (Reddit .jsonl/.gz/.zst), or a published SAD folder (sent.json + argument.json).")],
@@ -27,8 +33,7 @@ def build_sad_cmd(
     """Build SAD dialogues from r/ChangeMyView dumps or the published release."""
     from corpusforge.ops import sad
 
-    overrides = list(set_ or []) + ([f"executor.workers={workers}"] if workers else [])
-    overrides += [f"executor.kind={json.dumps(executor)}"] if executor else []
+    overrides = executor_overrides(set_, workers, executor)
     settings, ws = resolve(config, workspace, overrides)
     with PipelineBars(console) as progress:
         result = sad.build(input, settings, progress, labels=labels)
@@ -53,7 +58,7 @@ def build_polyrefuse_cmd(
     """Build PolyRefuse: English prompts, translations, automatic checks, one row per prompt and language."""
     from corpusforge.ops import polyrefuse
 
-    overrides = list(set_ or []) + ([f"executor.kind={json.dumps(executor)}"] if executor else [])
+    overrides = executor_overrides(set_, None, executor)
     if backend is not None:
         overrides.append(f"polyrefuse.translation.backend={json.dumps(backend)}")
     if translations is not None:
@@ -101,8 +106,7 @@ def build_facts_cmd(
     """Count, for every fact, the corpus documents that mention its subject, its object and both."""
     from corpusforge.ops import facts as ops
 
-    overrides = list(set_ or []) + ([f"executor.workers={workers}"] if workers else [])
-    overrides += [f"executor.kind={json.dumps(executor)}"] if executor else []
+    overrides = executor_overrides(set_, workers, executor)
     if checkpoints is not None:
         steps = [s.strip() for s in checkpoints.split(",") if s.strip()]
         if not all(s.isdigit() for s in steps):
@@ -145,8 +149,7 @@ def build_relaionet_cmd(
     """Build reLAIONet: captions matched to ImageNet classes (LAIONet rules), filtered, images checked, deduplicated."""
     from corpusforge.ops import relaionet
 
-    overrides = list(set_ or []) + ([f"executor.workers={workers}"] if workers else [])
-    overrides += [f"executor.kind={json.dumps(executor)}"] if executor else []
+    overrides = executor_overrides(set_, workers, executor)
     if encoder is not None:
         overrides.append(f"relaionet.similarity.encoder={json.dumps(encoder)}")
     if model is not None:
