@@ -2,8 +2,10 @@
 
     python bench/fault_sweep.py [--points 20] [--seed 0] [--only "build sad"] [--no-annotation]
 
-For build sad, validate sad, release sad, build relaionet (encoder none) and, against a local
-Label Studio started here, annotate push sad and annotate pull sad: list the command's kill points
+For build, validate and release of each dataset (SAD, PolyRefuse de+en from the published sample,
+reLAIONet without models, fact frequencies over a generated corpus; releases sharded into small
+files) and, against a local Label Studio started here, annotate push sad (chunks of 3 tasks) and
+annotate pull sad (exports of 2 tasks a request): list the command's kill points
 with an uninterrupted run (CORPUSFORGE_FAULT_LIST), then for each chosen point kill the command
 there (CORPUSFORGE_FAULT_AT), rerun it and compare its outputs with the uninterrupted run
 (tests/faults/harness.py). Prints one line per trial and a table: command, points available,
@@ -32,9 +34,9 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=None)
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="fault-sweep-"))
-    jobs = [(c, None) for c in harness.dataset_commands()]
-    server = None
     wanted = lambda name: not args.only or name in args.only  # noqa: E731
+    jobs = [(c, None) for c in harness.dataset_commands(work / "inputs", set(args.only) if args.only else None)]
+    server = None
     if not args.no_annotation and (wanted("annotate push sad") or wanted("annotate pull sad")):
         from annotation.backends.labelstudio.server import LocalLabelStudio, ensure_environment, ensure_template
 

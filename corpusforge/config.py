@@ -61,6 +61,7 @@ class ExecutorSettings(_Strict):
 class LabelStudioSettings(_Strict):
     url: str = Field("http://127.0.0.1:8080", description="Label Studio server; the token comes from CORPUSFORGE_LABEL_STUDIO_TOKEN (or the local server's login file).")
     chunk_size: int = Field(1000, ge=1, le=20000, description="Tasks imported per request.")
+    export_batch: int = Field(900, ge=1, le=1000, description="Tasks exported per request when pulling (the server refuses more than 1,000 ids).")
     host: str = Field(
         "127.0.0.1", description="Address the local server of `corpusforge annotate serve` listens on: 127.0.0.1 (this "
         "machine only) unless set, e.g. 0.0.0.0 to let other machines reach it (then anyone who can reach the port "
@@ -129,6 +130,15 @@ class RelaionetAnnotationSettings(_Strict):
     )
 
 
+class ReleaseSettings(_Strict):
+    max_rows_per_file: int = Field(
+        500_000, ge=1, description="Rows per parquet file of a release; a larger split is sharded into <split>-0000i-of-0000N.parquet."
+    )
+    row_group_size: int | None = Field(
+        None, ge=1, description="Rows per parquet row group; null picks 20,000 (100 for tables with images)."
+    )
+
+
 class AnnotationSettings(_Strict):
     backend: Literal["label_studio", "argilla"] = Field(
         "label_studio", description="Annotation server: label_studio or argilla (the same commands and snapshots; --backend overrides it)."
@@ -149,6 +159,7 @@ class Settings(_Strict):
     facts: FactsSettings = FactsSettings()
     relaionet: RelaionetSettings = RelaionetSettings()
     annotation: AnnotationSettings = AnnotationSettings()
+    release: ReleaseSettings = ReleaseSettings()
 
 
 def _parse_value(text: str) -> Any:

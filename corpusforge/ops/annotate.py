@@ -102,16 +102,15 @@ def connect_label_studio(settings: Settings):
     from annotation.backends.labelstudio.server import find_running, read_login
 
     url = settings.annotation.label_studio.url
+    batch = settings.annotation.label_studio.export_batch
     secret = get_secret("label_studio_token")
     if secret is not None:
-        return LabelStudioBackend(url, secret.reveal(), token_source=TOKEN_VAR)
-    running = find_running(local_server_dir(settings))
-    if running is not None:
-        login = read_login(local_server_dir(settings))
-        return LabelStudioBackend(running["url"], login["token"], token_source=f"{local_server_dir(settings)}/corpusforge-login.json")
-    if (local_server_dir(settings) / "corpusforge-login.json").exists():
-        login = read_login(local_server_dir(settings))
-        return LabelStudioBackend(url, login["token"], token_source=f"{local_server_dir(settings)}/corpusforge-login.json")
+        return LabelStudioBackend(url, secret.reveal(), token_source=TOKEN_VAR, export_batch=batch)
+    local = local_server_dir(settings)
+    if (local / "corpusforge-login.json").exists():
+        running = find_running(local)
+        login = read_login(local)
+        return LabelStudioBackend(running["url"] if running else url, login["token"], token_source=f"{local}/corpusforge-login.json", export_batch=batch)
     # No token anywhere: say what to do, after checking whether a server is there at all.
     from annotation.backends.labelstudio.client import check_reachable
 

@@ -139,6 +139,11 @@ def test_pull_snapshots_are_immutable_and_track_updates_and_deletions(label_stud
     assert all(not (p.stat().st_mode & 0o222) for p in first.snapshot.iterdir())  # read-only
     judgments = pl.read_parquet(first.snapshot / "judgments.parquet")
     assert judgments["simulated"].all() and judgments["annotator"].str.ends_with(SIMULATED_DOMAIN).all()
+    # exported 4 tasks a request (2 requests instead of 1): the same judgments, nothing counted as changed
+    batched = LabelStudioBackend(label_studio.url, label_studio.token, export_batch=4).pull(spec, state)
+    assert batched.changes == {"new": 0, "updated": 0, "deleted": 0}
+    assert pl.read_parquet(batched.snapshot / "judgments.parquet").equals(judgments)
+    assert len(json.loads((batched.snapshot / "export.json").read_bytes())) == 6
 
     # an annotator changes one answer, another annotation is deleted
     target = judgments.row(0, named=True)

@@ -7,6 +7,7 @@ import io
 import json
 import traceback
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -109,6 +110,30 @@ def test_rebuild_with_other_rules_bump_and_diff(built):
     assert manifest["config"]["rules"]["min_words"] == 12
     assert manifest["validation"]["success"] is True
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
+
+
+def test_release_shards_splits_by_setting_and_loads_the_same_rows(built, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(built, ws)
+    cf("validate", "sad", "-w", str(ws), cwd=REPO)
+    cf("release", "sad", "--version", "0.1.0", "-w", str(ws), "--set", "release.max_rows_per_file=10",
+       "--set", "release.row_group_size=4", cwd=REPO)
+    rel = ws / "releases" / "sad" / "0.1.0"
+    assert cf("release", "verify", str(rel), cwd=REPO).returncode == 0
+    manifest = json.loads((rel / "manifest.json").read_text())
+    train = manifest["configs"]["utterances"]["splits"]["train"]
+    files = sorted((rel / "utterances").glob("train-*.parquet"))
+    assert len(files) == -(-train // 10) > 1 and files[0].name == f"train-00000-of-{len(files):05d}.parquet"
+    import pyarrow.parquet as pq
+
+    meta = [pq.ParquetFile(f).metadata for f in files]
+    assert all(m.num_rows <= 10 for m in meta) and sum(m.num_rows for m in meta) == train
+    assert max(m.row_group(i).num_rows for m in meta for i in range(m.num_row_groups)) == 4
+    from datasets import load_dataset
+
+    assert load_dataset(str(rel), "utterances", split="train").num_rows == train
+    proc = cf("release", "sad", "--version", "0.1.1", "-w", str(ws), "--set", "release.max_rows_per_file=0", cwd=REPO, check=False)
+    assert proc.returncode == 2 and "release.max_rows_per_file" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bad_input_is_reported_without_traceback(tmp_path):

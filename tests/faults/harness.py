@@ -284,22 +284,84 @@ def build_sad(ws: Path) -> None:
     _run_ok(["build", "sad", "--input", str(SAD_INPUT)], ws)
 
 
-def dataset_commands() -> list[Command]:
-    """build sad, validate sad, release sad (after a validated build), build relaionet."""
+@dataclass(frozen=True)
+class Dataset:
+    """How to build one dataset from bundled or generated inputs, for its build, validate and release sweeps.
 
-    def build_validate(ws: Path) -> None:
-        build_sad(ws)
-        _run_ok(["validate", "sad"], ws)
+    ``build`` follows ``build <name>``; ``settings`` go to every command of the dataset;
+    ``release_shard_rows`` (``release.max_rows_per_file``) shards the release's splits into several
+    files, so that its release has >= 20 kill points on the small sample (a real setting, used
+    for big splits); ``prepare_inputs(folder)`` writes generated inputs once.
+    """
 
+    name: str
+    build: tuple[str, ...]
+    settings: tuple[str, ...] = ()
+    version: str = "0.1.0"
+    release_shard_rows: int = 500_000
+    prepare_inputs: Callable[[Path], None] | None = None
+
+    def run_build(self, ws: Path) -> None:
+        _run_ok(["build", self.name, *self.build, *self.settings], ws)
+
+    def run_validate(self, ws: Path) -> None:
+        self.run_build(ws)
+        _run_ok(["validate", self.name, *self.settings], ws)
+
+    def commands(self) -> list[Command]:
+        stages = lambda ws: stages_digest(ws, self.name)  # noqa: E731
+        shard = ("--set", f"release.max_rows_per_file={self.release_shard_rows}")
+        return [
+            Command(f"build {self.name}", ["build", self.name, *self.build, *self.settings], stages),
+            Command(f"validate {self.name}", ["validate", self.name, *self.settings],
+                    lambda ws: {"stages": stages(ws), "validation": validation_digest(ws, self.name)}, prepare=self.run_build),
+            Command(f"release {self.name}", ["release", self.name, "--version", self.version, *self.settings, *shard],
+                    lambda ws: {"stages": stages(ws), "release": release_digest(ws, self.name)}, prepare=self.run_validate),
+        ]
+
+
+def datasets(inputs: Path) -> list[Dataset]:
+    """The four datasets on their samples; generated inputs (reLAIONet corrections, the facts corpus) go to ``inputs``."""
+    shared = REPO.parent / "shared" / "data"
+    corrections = inputs / "relaionet-corrections.parquet"
+    corpus = inputs / "facts-corpus"
+
+    def relaionet_inputs(folder: Path) -> None:
+        from tests.corpusforge.test_cli_relaionet import corrections_from_expected
+
+        folder.mkdir(parents=True, exist_ok=True)
+        if not corrections.exists():
+            corrections_from_expected(corrections)
+
+    def facts_inputs(folder: Path) -> None:
+        from tests.pipelines.facts.test_pipeline import write_corpus
+
+        if not corpus.exists():
+            write_corpus(corpus)
+
+    no_model = ("--set", 'relaionet.similarity.encoder="none"', "--set", 'relaionet.ocr.backend="none"')
     return [
-        Command("build sad", ["build", "sad", "--input", str(SAD_INPUT)], lambda ws: stages_digest(ws, "sad")),
-        Command("validate sad", ["validate", "sad"], lambda ws: {"stages": stages_digest(ws, "sad"), "validation": validation_digest(ws, "sad")},
-                prepare=build_sad),
-        Command("release sad", ["release", "sad", "--version", "0.1.0"],
-                lambda ws: {"stages": stages_digest(ws, "sad"), "release": release_digest(ws, "sad")}, prepare=build_validate),
-        Command("build relaionet", ["build", "relaionet", "--input", str(RELAIONET_INPUT), "--set", "relaionet.similarity.encoder=none"],
-                lambda ws: stages_digest(ws, "relaionet")),
+        Dataset("sad", ("--input", str(SAD_INPUT)), release_shard_rows=10),
+        Dataset("polyrefuse", ("--sources", str(shared / "polyrefuse-sources"), "--backend", "published",
+                               "--translations", str(shared / "polyrefuse-sample")),
+                ("--languages", "de,en", "--set", "polyrefuse.validation.allow_declared_missing=true"), release_shard_rows=400),
+        Dataset("relaionet", ("--input", str(RELAIONET_INPUT), "--corrections", str(corrections)), no_model,
+                release_shard_rows=1, prepare_inputs=relaionet_inputs),
+        Dataset("facts", ("--facts", str(shared / "klar"), "--corpus", str(corpus)),
+                ("--set", 'facts.corpus.step_field="metadata.step"', "--set", 'facts.corpus_name="generated test corpus"',
+                 "--set", "facts.checkpoints=[100, 300]"), version="1.0.0", release_shard_rows=400, prepare_inputs=facts_inputs),
     ]
+
+
+def dataset_commands(inputs: Path, names: set[str] | None = None) -> list[Command]:
+    """build, validate and release of every dataset (or of the commands in ``names``); inputs prepared in ``inputs``."""
+    commands = []
+    for ds in datasets(inputs):
+        chosen = [c for c in ds.commands() if names is None or c.name in names]
+        if chosen and ds.prepare_inputs is not None:
+            ds.prepare_inputs(inputs)
+        commands += chosen
+    return commands
 
 
 @dataclass
@@ -330,7 +392,9 @@ def annotation_commands(ls: LabelStudioTarget) -> tuple[Command, Callable[[Path]
     pull: the newest snapshot has every judgment once; the snapshot made before the trial is intact.
     """
     env = {"CORPUSFORGE_LABEL_STUDIO_TOKEN": ls.token}
-    s = ["--set", f"annotation.label_studio.url={ls.url}", "--set", "annotation.sad.annotators=['ann1','ann2','ann3']"]
+    # 18 items pushed 3 a task-import request and exported 2 a request: several chunks and batches to kill in
+    s = ["--set", f"annotation.label_studio.url={ls.url}", "--set", "annotation.sad.annotators=['ann1','ann2','ann3']",
+         "--set", "annotation.label_studio.chunk_size=3", "--set", "annotation.label_studio.export_batch=2"]
     state = lambda ws: ws / "annotation" / "sad" / "label-studio"  # noqa: E731
 
     def push_digest(ws: Path) -> Any:

@@ -17,7 +17,7 @@ from tests.faults import harness
 from tests.faults.harness import REPO, build_sad, corpusforge, release_digest, stages_digest
 
 # points per command in CI: spread over step boundaries and writes (deterministic)
-SAMPLE = {"build sad": 3, "validate sad": 2, "release sad": 3, "build relaionet": 3}
+SAMPLE = {"build sad": 3, "validate sad": 2, "release sad": 3, "build relaionet": 3, "build facts": 2, "build polyrefuse": 2}
 
 
 def test_hooks_do_nothing_unless_asked():
@@ -34,10 +34,11 @@ def test_choose_points_is_deterministic_and_mixes_boundaries_and_writes():
     assert any(p.startswith("write:") for p in a) and any(not p.startswith("write:") for p in a)
 
 
-@pytest.mark.parametrize("command", harness.dataset_commands(), ids=lambda c: c.name.replace(" ", "-"))
-def test_killed_command_reruns_to_identical_outputs(command, tmp_path):
-    result = harness.sweep(command, tmp_path, SAMPLE[command.name])
-    assert result.points_available >= 10, result
+@pytest.mark.parametrize("name", SAMPLE, ids=lambda name: name.replace(" ", "-"))
+def test_killed_command_reruns_to_identical_outputs(name, tmp_path):
+    (command,) = harness.dataset_commands(tmp_path / "inputs", {name})
+    result = harness.sweep(command, tmp_path / "sweep", SAMPLE[name])
+    assert result.points_available >= 20, result
     assert not result.failures, "\n".join(f"{t.point}: {t.detail}" for t in result.failures)
 
 

@@ -78,8 +78,12 @@ class LabelStudioBackend:
     name = "label-studio"
 
     def __init__(self, url: str, token: str, *, token_source: str = "CORPUSFORGE_LABEL_STUDIO_TOKEN", timeout: float = 300,
-                 document_root: Path | None = None):
+                 document_root: Path | None = None, export_batch: int = EXPORT_BATCH):
         from label_studio_sdk import LabelStudio
+
+        if not 1 <= export_batch <= 1000:
+            raise ValueError(f"export_batch must be between 1 and 1000 (Label Studio refuses more ids per request), got {export_batch}")
+        self.export_batch = export_batch
 
         self.url = url.rstrip("/")
         # the server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT: image paths are served relative to it
@@ -349,7 +353,7 @@ class LabelStudioBackend:
     def pull(self, spec: AnnotationSpec, state: ProjectState, *, progress: Progress | None = None) -> PullReport:
         """Export every task of the project with its annotations into a new snapshot (see :mod:`annotation.store`).
 
-        The tasks are exported by id, :data:`EXPORT_BATCH` at a time with :data:`EXPORT_WORKERS`
+        The tasks are exported by id, ``export_batch`` (default :data:`EXPORT_BATCH`) at a time with :data:`EXPORT_WORKERS`
         requests in flight, and parsed while the server serializes the next batches: Label Studio
         builds a whole export in memory before sending a byte (a single export of 100,000 tasks
         takes minutes, past any sensible read timeout), and its serialization, not ours, is what
@@ -390,7 +394,8 @@ class LabelStudioBackend:
     def _export_tasks(self, project_id: int, task_ids: list[int], writer: _JsonListWriter, parser: ExportParser,
                       progress: Progress | None, *, expected: int) -> None:
         """Export ``task_ids`` in batches, in order; each batch is written raw and parsed on arrival."""
-        batches = iter([task_ids[i : i + EXPORT_BATCH] for i in range(0, len(task_ids), EXPORT_BATCH)])
+        size = self.export_batch
+        batches = iter([task_ids[i : i + size] for i in range(0, len(task_ids), size)])
         sessions = threading.local()  # one HTTP session per export thread: requests sessions are not thread-safe
         with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="ls-export") as pool:
             in_flight: deque[Future[bytes]] = deque(pool.submit(self._export_batch, project_id, b, sessions) for b in islice(batches, EXPORT_WORKERS + 1))
@@ -408,6 +413,7 @@ class LabelStudioBackend:
                         raise BackendError(f"Label Studio's export of project {project_id} is not a JSON list of tasks: {body[:200]!r}")
                     writer.add(body)
                     parser.add(tasks)
+                    fault_point(f"annotation.pull.exported:{parser.tasks}")  # crash tests: part of the export written
                     if progress:
                         progress(parser.tasks, max(expected, parser.tasks))
             except BaseException:
