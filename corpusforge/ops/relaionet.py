@@ -16,9 +16,9 @@ from typing import Any, Sequence
 import polars as pl
 
 from corpusforge.config import Settings
-from corpusforge.ops.sad import ReleaseRefused, code_revision
+from corpusforge.ops.sad import code_revision
 from corpusforge.ops.provenance import portable_file, portable_settings
-from corpusforge.ops.verdicts import ReleaseOutcome, find_verdict, release_verdict, validate_candidate
+from corpusforge.ops.verdicts import ReleaseOutcome, ReleaseRefused, find_verdict, release_verdict, validate_candidate
 from corpusforge.workspace import Workspace
 from pipelines.core.errors import CorpusforgeError
 from pipelines.core.executor import NO_PROGRESS, Progress, make_executor

@@ -13,7 +13,7 @@ from typing import Any
 
 from corpusforge.config import Settings
 from corpusforge.ops.provenance import portable_settings
-from corpusforge.ops.verdicts import ReleaseOutcome, find_verdict, validate_candidate
+from corpusforge.ops.verdicts import ReleaseOutcome, ReleaseRefused, find_verdict, release_verdict, validate_candidate
 from corpusforge.workspace import Workspace
 from pipelines.core.errors import CorpusforgeError
 from pipelines.core.executor import NO_PROGRESS, Progress, make_executor
@@ -25,10 +25,6 @@ from schemas.sad import RELEASE_CONFIGS, TABLES
 
 DATASET = "sad"
 BUILD_RECORD = "_build.json"
-
-
-class ReleaseRefused(CorpusforgeError):
-    pass
 
 
 # --------------------------------------------------------------------------- build
@@ -153,19 +149,12 @@ def code_revision() -> str:
 def release(settings: Settings, version: str | None = None, bump: str | None = None) -> ReleaseOutcome:
     ws = Workspace.at(settings.workspace.path)
     stages = ws.stages(DATASET)
-    if (version is None) == (bump is None):
-        raise ReleaseRefused("give exactly one of --version X.Y.Z or --bump major|minor|patch")
-    if candidate_fingerprint(stages) is None:
-        raise ReleaseRefused(f"{stages}: no completed SAD build; run `corpusforge build sad --input ...` first")
-    verdict = latest_verdict(settings)
-    validated_now = False
-    if verdict is None:
-        report = validate(settings)
-        validated_now = True
-        verdict = latest_verdict(settings)
-        assert verdict is not None and verdict["success"] == report.success
+    verdict, validated_now, failed = release_verdict(
+        version, bump, candidate_fingerprint(stages),
+        f"{stages}: no completed SAD build; run `corpusforge build sad --input ...` first",
+        lambda: latest_verdict(settings), lambda: validate(settings),
+    )
     if not verdict["success"]:
-        failed = [c["name"] for c in verdict["summary"].get("checks", []) if not c.get("success")]
         raise ReleaseRefused(
             f"validation of the current SAD candidate failed ({', '.join(failed) or 'see report'}); "
             f"report: {verdict['dir']}. Fix the input or settings, rebuild, and run `corpusforge validate sad`."

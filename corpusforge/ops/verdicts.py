@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from pipelines.core.errors import CorpusforgeError
 from pipelines.core.fileio import atomic_write_json, read_json
 
 
@@ -26,6 +27,10 @@ def find_verdict(validation_root: Path, fingerprint: str | None, **match: Any) -
     return None
 
 
+class ReleaseRefused(CorpusforgeError):
+    """A release that may not be written (no build, failed validation, ...); the message says what to do."""
+
+
 def release_verdict(
     version: str | None, bump: str | None, fingerprint: str | None, no_build: str,
     latest: Callable[[], dict[str, Any] | None], validate: Callable[[], Any],
@@ -34,8 +39,6 @@ def release_verdict(
     (``fingerprint``; ``no_build`` says how to make one), and a verdict for it, validating now when
     there is none. Returns (verdict, validated_now, names of failed checks); the caller refuses a
     failed verdict with its own advice. Raises :class:`ReleaseRefused` for the first two."""
-    from corpusforge.ops.sad import ReleaseRefused  # defined there; imported by the CLI from there
-
     if (version is None) == (bump is None):
         raise ReleaseRefused("give exactly one of --version X.Y.Z or --bump major|minor|patch")
     if fingerprint is None:

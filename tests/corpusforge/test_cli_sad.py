@@ -114,7 +114,7 @@ def test_rebuild_with_other_rules_bump_and_diff(built):
 
 def test_release_shards_splits_by_setting_and_loads_the_same_rows(built, tmp_path):
     ws = tmp_path / "ws"
-    shutil.copytree(built, ws)
+    shutil.copytree(built, ws, ignore=shutil.ignore_patterns("releases"))  # other tests release into `built`
     cf("validate", "sad", "-w", str(ws), cwd=REPO)
     cf("release", "sad", "--version", "0.1.0", "-w", str(ws), "--set", "release.max_rows_per_file=10",
        "--set", "release.row_group_size=4", cwd=REPO)
