@@ -72,6 +72,8 @@ class LabelStudioSettings(_Strict):
 class ArgillaSettings(_Strict):
     url: str = Field("http://127.0.0.1:6900", description="Argilla server (2.8); the API key comes from CORPUSFORGE_ARGILLA_API_KEY (or the local server's login file).")
     workspace: str = Field("corpusforge", description="Argilla workspace of the datasets (created when missing); annotators are added to it.")
+    chunk_size: int = Field(500, ge=1, le=500, description="Records created per bulk request (push; the server takes at most 500).")
+    page_size: int = Field(1000, ge=1, le=1000, description="Records read per listing request (pull; the server returns at most 1,000).")
 
 
 class SadAnnotationSettings(_Strict):

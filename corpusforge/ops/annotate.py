@@ -69,6 +69,13 @@ def local_argilla_dir(settings: Settings) -> Path:
     return _ws(settings).annotation / "argilla"
 
 
+def push_chunk_size(settings: Settings) -> int:
+    """Tasks (Label Studio) or records (Argilla) created per request by a push to the configured backend."""
+    if settings.annotation.backend == "argilla":
+        return settings.annotation.argilla.chunk_size
+    return settings.annotation.label_studio.chunk_size
+
+
 def connect(settings: Settings):
     """The backend of ``annotation.backend``: Label Studio (:func:`connect_label_studio`) or Argilla (:func:`connect_argilla`)."""
     if settings.annotation.backend == "argilla":
@@ -84,11 +91,12 @@ def connect_argilla(settings: Settings):
     o = settings.annotation.argilla
     secret = get_secret("argilla_api_key")
     if secret is not None:
-        return ArgillaBackend(o.url, secret.reveal(), workspace=o.workspace, key_source=ARGILLA_KEY_VAR)
+        return ArgillaBackend(o.url, secret.reveal(), workspace=o.workspace, key_source=ARGILLA_KEY_VAR, page_size=o.page_size)
     local = local_argilla_dir(settings)
     running = find_running(local)
     if running is not None:
-        return ArgillaBackend(running["url"], read_login(local)["api_key"], workspace=o.workspace, key_source=f"{local}/corpusforge-login.json")
+        return ArgillaBackend(running["url"], read_login(local)["api_key"], workspace=o.workspace,
+                              key_source=f"{local}/corpusforge-login.json", page_size=o.page_size)
     check_reachable(o.url)
     raise AnnotationError(
         f"no Argilla API key: set {ARGILLA_KEY_VAR} (the server's My settings -> API key), "
@@ -199,7 +207,7 @@ def push(settings: Settings, *, progress: ProgressFn | None = None, preannotator
     # no-op, and a larger sample_size adds the difference. Tasks already pushed are never re-sent.
     plan = route(spec, routing_options(settings, all_items=all_items, **routing))
     backend = connect(settings)
-    return backend.push(spec, plan, state, chunk_size=settings.annotation.label_studio.chunk_size, progress=progress), plan
+    return backend.push(spec, plan, state, chunk_size=push_chunk_size(settings), progress=progress), plan
 
 
 def _gold(spec: AnnotationSpec) -> dict[str, Answers]:

@@ -33,7 +33,7 @@ import polars as pl
 
 from annotation.spec import AnnotationSpec, Answers
 from corpusforge.config import Settings
-from corpusforge.ops.annotate import AnnotationError, ProgressFn, connect, local_server_dir
+from corpusforge.ops.annotate import AnnotationError, ProgressFn, connect, local_server_dir, push_chunk_size
 from corpusforge.ops.review_rounds import PullOutcome, RoundPaths, latest_round, pull_corrections, simulate_round
 from corpusforge.workspace import Workspace
 from pipelines.core.errors import InputError
@@ -162,7 +162,7 @@ def push(settings: Settings, candidates: pl.DataFrame | None = None, *, progress
         plan = route_double(spec, o.annotators, seed=o.seed)
     except ValueError as exc:
         raise AnnotationError(f"{exc}: set annotation.relaionet.annotators, e.g. --set 'annotation.relaionet.annotators=[\"anna\", \"ben\"]'") from None
-    report = _backend(settings).push(spec, plan, project_state(settings), chunk_size=settings.annotation.label_studio.chunk_size, progress=progress)
+    report = _backend(settings).push(spec, plan, project_state(settings), chunk_size=push_chunk_size(settings), progress=progress)
     return report, plan, written
 
 

@@ -20,7 +20,7 @@ from annotation.routing import RoutingPlan
 from annotation.spec import AnnotationSpec, Answers
 from annotation.store import ProjectState, make_read_only
 from corpusforge.config import Settings
-from corpusforge.ops.annotate import ProgressFn, connect, state_dir
+from corpusforge.ops.annotate import ProgressFn, connect, push_chunk_size, state_dir
 from corpusforge.workspace import Workspace
 from pipelines.core.fileio import atomic_write_json
 
@@ -60,7 +60,7 @@ class PullOutcome:
 
 def push_routed(settings: Settings, spec: AnnotationSpec, plan: RoutingPlan, state: ProjectState, *, progress: ProgressFn | None = None):
     """Create or update the project of ``spec`` and import the plan's items (idempotent, resumable)."""
-    return connect(settings).push(spec, plan, state, chunk_size=settings.annotation.label_studio.chunk_size, progress=progress)
+    return connect(settings).push(spec, plan, state, chunk_size=push_chunk_size(settings), progress=progress)
 
 
 def pull_corrections(

@@ -7,8 +7,9 @@ returns at once (one global lookup), so production runs pay nothing.
     Append one line per point reached to ``<file>``: ``<point>\\t<detail>``. Points are named
     step boundaries (``executor.task.before:<step>:<task>``, ``release.before_rename``, ...,
     see :func:`fault_point`) and numbered writes (``write:<n>``, the n-th call of a write
-    helper in this process, see :func:`fault_write`). A dry run with this set enumerates the
-    kill points of a command.
+    helper in this process, see :func:`fault_write`). A named point reached again in the same
+    process (a push's second chunk) is ``<point>#2``, then ``#3``, ...; so every point of a run
+    has a name of its own. A dry run with this set enumerates the kill points of a command.
 
 ``CORPUSFORGE_FAULT_AT=<point>[:<action>]``
     At the first time ``<point>`` is reached, do ``<action>``:
@@ -51,12 +52,15 @@ _AT = _parse(os.environ.get(ENV_AT))
 _LIST = os.environ.get(ENV_LIST) or None
 ACTIVE = _AT is not None or _LIST is not None
 _writes = 0
+_seen: dict[str, int] = {}
 
 
 def fault_point(name: str, path: Path | str | None = None) -> None:
-    """A named kill point (a step boundary). No effect unless a fault variable is set."""
+    """A named kill point (a step boundary); its n-th time in this process is ``<name>#<n>``.
+    No effect unless a fault variable is set."""
     if ACTIVE:
-        _reach(name, path, None)
+        n = _seen[name] = _seen.get(name, 0) + 1
+        _reach(name if n == 1 else f"{name}#{n}", path, None)
 
 
 def fault_write(path: Path | str, tmp: Path | str | None = None) -> None:

@@ -202,6 +202,14 @@ def test_pull_reads_submitted_draft_and_discarded_responses(argilla, spec, tmp_p
     assert row["annotator"] == "ann1@simulated.corpusforge.invalid" and row["simulated"]
     assert json.loads(row["answers"]) == {**{q.name: False for q in spec.questions if q.kind == "flag"}, **answers}
     assert json.loads((report.snapshot / "export.json").read_text())[0]["external_id"] in ids
+    # read one record a page (4 requests instead of 1): the same judgments, nothing counted as changed
+    from annotation.backends.argilla.backend import ArgillaBackend
+
+    paged = ArgillaBackend(argilla.url, argilla.api_key, page_size=1).pull(spec, state)
+    assert paged.changes == {"new": 0, "updated": 0, "deleted": 0}
+    assert pl.read_parquet(paged.snapshot / "judgments.parquet").equals(pl.read_parquet(report.snapshot / "judgments.parquet"))
+    with pytest.raises(ValueError, match="page_size must be between 1 and 1000"):
+        ArgillaBackend(argilla.url, argilla.api_key, page_size=5000)
 
 
 @pytest.mark.slow

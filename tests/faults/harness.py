@@ -23,7 +23,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 REPO = Path(__file__).resolve().parents[2]
 SAD_INPUT = REPO / "pipelines" / "sad" / "sample" / "reddit"
@@ -365,37 +365,95 @@ def dataset_commands(inputs: Path, names: set[str] | None = None) -> list[Comman
 
 
 @dataclass
-class LabelStudioTarget:
+class _Target:
+    """A running annotation server for the push and pull sweeps: the settings and secret to reach it."""
+
     url: str
-    token: str
+    secret: str
+    backend: ClassVar[str]
+    state_name: ClassVar[str]  # the workspace's folder under annotation/<dataset>/
+    secret_var: ClassVar[str]
+    tuning: ClassVar[tuple[str, ...]]  # settings of annotation.<backend> for the sweeps
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {self.secret_var: self.secret}
+
+    @property
+    def settings(self) -> list[str]:
+        section = f"annotation.{self.backend}"
+        values = [f'annotation.backend="{self.backend}"', f"{section}.url={self.url}", *(f"{section}.{t}" for t in self.tuning)]
+        return [arg for value in values for arg in ("--set", value)]
+
+
+@dataclass
+class LabelStudioTarget(_Target):
+    backend = "label_studio"
+    state_name = "label-studio"
+    secret_var = "CORPUSFORGE_LABEL_STUDIO_TOKEN"
+    # 18 items pushed 3 a request and exported 1 a request: several chunks and batches to kill in
+    tuning = ("chunk_size=3", "export_batch=1")
 
     def client(self):
         from label_studio_sdk import LabelStudio
 
-        return LabelStudio(base_url=self.url, api_key=self.token, max_retries=0)
+        return LabelStudio(base_url=self.url, api_key=self.secret, max_retries=0)
 
     def delete_projects(self) -> None:
         client = self.client()
         for project in client.projects.list():
             client.projects.delete(project.id)
 
-    def task_items(self, project_id: int) -> list[str]:
+    def server_tasks(self, project: dict[str, Any]) -> list[tuple[str, int]]:
+        """(item id, task id) of every task of the pushed project."""
         from annotation.backends.labelstudio.config import ITEM_KEY
 
-        return [(t.data or {}).get(ITEM_KEY) for t in self.client().tasks.list(project=project_id)]
+        return [((t.data or {}).get(ITEM_KEY), t.id) for t in self.client().tasks.list(project=project["project_id"])]
 
 
-def annotation_commands(ls: LabelStudioTarget) -> tuple[Command, Callable[[Path], str], Command, Callable[[Path], str]]:
-    """(push, its server check, pull, its snapshot check) for SAD against a running Label Studio.
+@dataclass
+class ArgillaTarget(_Target):
+    """Records stand for tasks."""
+
+    backend = "argilla"
+    state_name = "argilla"
+    secret_var = "CORPUSFORGE_ARGILLA_API_KEY"
+    # 18 items created 3 a bulk request and read 1 a page: several chunks and pages to kill in
+    tuning = ("chunk_size=3", "page_size=1")
+
+    def _http(self):
+        import httpx
+
+        return httpx.Client(base_url=self.url, headers={"X-Argilla-Api-Key": self.secret}, timeout=60)
+
+    def delete_projects(self) -> None:
+        with self._http() as http:
+            for dataset in http.get("/api/v1/me/datasets").raise_for_status().json()["items"]:
+                http.delete(f"/api/v1/datasets/{dataset['id']}").raise_for_status()
+
+    def server_tasks(self, project: dict[str, Any]) -> list[tuple[str, int]]:
+        import uuid
+
+        out, offset = [], 0
+        with self._http() as http:
+            while True:
+                body = http.get(f"/api/v1/datasets/{project['dataset_id']}/records", params={"offset": offset, "limit": 1000}).raise_for_status().json()
+                out += [(r["external_id"], uuid.UUID(r["id"]).int) for r in body["items"]]
+                offset += len(body["items"])
+                if not body["items"] or offset >= body["total"]:
+                    return out
+
+
+def annotation_commands(target: LabelStudioTarget | ArgillaTarget) -> tuple[Command, Callable[[Path], str], Command, Callable[[Path], str]]:
+    """(push, its server check, pull, its snapshot check) for SAD against a running annotation server.
 
     push: the server must hold exactly one task per item, and the workspace's task map the same ids.
     pull: the newest snapshot has every judgment once; the snapshot made before the trial is intact.
     """
-    env = {"CORPUSFORGE_LABEL_STUDIO_TOKEN": ls.token}
-    # 18 items pushed 3 a task-import request and exported 2 a request: several chunks and batches to kill in
-    s = ["--set", f"annotation.label_studio.url={ls.url}", "--set", "annotation.sad.annotators=['ann1','ann2','ann3']",
-         "--set", "annotation.label_studio.chunk_size=3", "--set", "annotation.label_studio.export_batch=2"]
-    state = lambda ws: ws / "annotation" / "sad" / "label-studio"  # noqa: E731
+    env = target.env
+    s = [*target.settings, "--set", "annotation.sad.annotators=['ann1','ann2','ann3']"]
+    state = lambda ws: ws / "annotation" / "sad" / target.state_name  # noqa: E731
+    suffix = "" if target.backend == "label_studio" else f" ({target.backend})"
 
     def push_digest(ws: Path) -> Any:
         rows = [json.loads(line) for line in (state(ws) / "tasks.jsonl").read_text().splitlines()]
@@ -403,23 +461,22 @@ def annotation_commands(ls: LabelStudioTarget) -> tuple[Command, Callable[[Path]
                 "pending": (state(ws) / "pending.json").exists()}
 
     def push_check(ws: Path) -> str:
-        project = json.loads((state(ws) / "project.json").read_text())["project_id"]
-        items = ls.task_items(project)
+        on_server = target.server_tasks(json.loads((state(ws) / "project.json").read_text()))
+        items = [i for i, _ in on_server]
         dup = sorted({i for i in items if items.count(i) > 1})
         mapped = {json.loads(line)["item_id"]: json.loads(line)["task_id"] for line in (state(ws) / "tasks.jsonl").read_text().splitlines()}
-        server_ids = {t.id for t in ls.client().tasks.list(project=project)}
         if dup:
             return f"duplicate tasks on the server for {dup[:5]}"
-        if set(mapped.values()) != server_ids:
-            return f"task map ({len(mapped)}) and server ({len(server_ids)}) disagree"
+        if mapped != dict(on_server):
+            return f"task map ({len(mapped)}) and server ({len(on_server)}) disagree"
         return ""
 
-    push = Command("annotate push sad", ["annotate", "push", "sad", "--sample-size", "18", *s], push_digest,
-                   prepare=build_sad, before_trial=ls.delete_projects, env=env)
+    push = Command(f"annotate push sad{suffix}", ["annotate", "push", "sad", "--sample-size", "18", *s], push_digest,
+                   prepare=build_sad, before_trial=target.delete_projects, env=env)
 
     def pull_prepare(ws: Path) -> None:
         build_sad(ws)
-        ls.delete_projects()
+        target.delete_projects()
         _run_ok(["annotate", "push", "sad", "--sample-size", "18", *s], ws, env)
         _run_ok(["annotate", "simulate", "sad", "--simulated", "--noise", "0.2", *s], ws, env)
         _run_ok(["annotate", "pull", "sad", *s], ws, env)  # the earlier snapshot the trials must keep intact
@@ -438,5 +495,5 @@ def annotation_commands(ls: LabelStudioTarget) -> tuple[Command, Callable[[Path]
             return f"the earlier snapshot {first.name} changed"
         return ""
 
-    pull = Command("annotate pull sad", ["annotate", "pull", "sad", *s], pull_digest, prepare=pull_prepare, env=env)
+    pull = Command(f"annotate pull sad{suffix}", ["annotate", "pull", "sad", *s], pull_digest, prepare=pull_prepare, env=env)
     return push, push_check, pull, pull_check

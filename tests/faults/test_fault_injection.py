@@ -27,6 +27,16 @@ def test_hooks_do_nothing_unless_asked():
     assert out.stdout.strip() == "False"
 
 
+def test_a_point_reached_again_has_a_numbered_name_and_can_be_killed_there(tmp_path):
+    code = "from pipelines.core import faults\nfor i in range(3):\n    print(i, flush=True)\n    faults.fault_point('chunk')"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORPUSFORGE_FAULT")}
+    log = tmp_path / "points.txt"
+    listed = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**env, "CORPUSFORGE_FAULT_LIST": str(log)}, capture_output=True, text=True)
+    assert listed.returncode == 0 and [line.split("\t")[0] for line in log.read_text().splitlines()] == ["chunk", "chunk#2", "chunk#3"]
+    killed = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**env, "CORPUSFORGE_FAULT_AT": "chunk#2"}, capture_output=True, text=True)
+    assert harness.killed(killed) and killed.stdout.split() == ["0", "1"]
+
+
 def test_choose_points_is_deterministic_and_mixes_boundaries_and_writes():
     points = [f"executor.task.before:s:{i}" for i in range(10)] + [f"write:{i}" for i in range(1, 30)]
     a, b = harness.choose_points(points, 6, seed=1), harness.choose_points(points, 6, seed=1)
@@ -96,13 +106,23 @@ def test_release_into_a_read_only_folder_is_refused_clearly(released):
 # --------------------------------------------------------------------------- annotation (real Label Studio)
 
 
+def _push_and_pull_sample(target, tmp_path, points: int = 3) -> None:
+    push, push_check, pull, pull_check = harness.annotation_commands(target)
+    pushed = harness.sweep(push, tmp_path / "push", points, check=push_check)
+    pulled = harness.sweep(pull, tmp_path / "pull", points, check=pull_check)
+    for result in (pushed, pulled):
+        assert result.points_available >= 20, result
+        assert not result.failures, "\n".join(f"{result.command} {t.point}: {t.detail}" for t in result.failures)
+        assert any(t.point.startswith(("annotation.", "write:")) for t in result.trials)
+    state = json.loads((tmp_path / "push" / "trial" / "annotation" / "sad" / target.state_name / "project.json").read_text())
+    assert state
+
+
 @pytest.mark.slow
 def test_killed_push_and_pull_rerun_without_duplicates_or_lost_snapshots(label_studio, tmp_path):
-    target = harness.LabelStudioTarget(label_studio.url, label_studio.token)
-    push, push_check, pull, pull_check = harness.annotation_commands(target)
-    pushed = harness.sweep(push, tmp_path / "push", 3, check=push_check)
-    pulled = harness.sweep(pull, tmp_path / "pull", 3, check=pull_check)
-    for result in (pushed, pulled):
-        assert not result.failures, "\n".join(f"{result.command} {t.point}: {t.detail}" for t in result.failures)
-    state = json.loads((tmp_path / "push" / "trial" / "annotation" / "sad" / "label-studio" / "project.json").read_text())
-    assert state["project_id"]
+    _push_and_pull_sample(harness.LabelStudioTarget(label_studio.url, label_studio.token), tmp_path)
+
+
+@pytest.mark.slow
+def test_killed_argilla_push_and_pull_rerun_without_duplicates_or_lost_snapshots(argilla, tmp_path):
+    _push_and_pull_sample(harness.ArgillaTarget(argilla.url, argilla.api_key), tmp_path, points=2)

@@ -43,6 +43,7 @@ from annotation.backends.labelstudio.client import SIMULATED_DOMAIN, ExportParse
 from annotation.routing import RoutingPlan
 from annotation.spec import AnnotationSpec, Answers
 from annotation.store import JUDGMENT_COLUMNS, ProjectState
+from pipelines.core.faults import fault_point
 
 START_HINT = "corpusforge annotate serve --backend argilla"
 KEY_VAR = "CORPUSFORGE_ARGILLA_API_KEY"
@@ -92,13 +93,16 @@ class ArgillaBackend:
     name = "argilla"
 
     def __init__(self, url: str, api_key: str, *, workspace: str = "corpusforge", key_source: str = KEY_VAR,
-                 timeout: float = 120, max_labels: int = MAX_LABELS, min_submitted: int | None = None):
+                 timeout: float = 120, max_labels: int = MAX_LABELS, min_submitted: int | None = None, page_size: int = PAGE_SIZE):
         try:
             import httpx
         except ImportError:  # pragma: no cover - the extra pulls it in
             raise BackendError("the Argilla backend needs the `argilla` extra: pip install -e .[argilla]") from None
+        if not 1 <= page_size <= PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {PAGE_SIZE} (the server's limit), got {page_size}")
         self.url = url.rstrip("/")
         self.workspace = workspace
+        self.page_size = page_size
         self.max_labels = max_labels
         self.min_submitted = min_submitted  # None: the routing's overlap (k)
         self._timeout = timeout
@@ -226,13 +230,13 @@ class ArgillaBackend:
         """Every record of the dataset, a page at a time, oldest first."""
         offset = 0
         while True:
-            params: list[tuple[str, Any]] = [("offset", offset), ("limit", PAGE_SIZE), *(("include", i) for i in include)]
+            params: list[tuple[str, Any]] = [("offset", offset), ("limit", self.page_size), *(("include", i) for i in include)]
             body = self._json("GET", f"/api/v1/datasets/{dataset_id}/records", "record listing", params=params)
             items = body.get("items", [])
             if items:
                 yield items
             offset += len(items)
-            if len(items) < PAGE_SIZE or offset >= body.get("total", 0):
+            if len(items) < self.page_size or offset >= body.get("total", 0):
                 return
 
     def server_records(self, dataset_id: str) -> dict[str, str]:
@@ -271,6 +275,7 @@ class ArgillaBackend:
             state.begin_chunk(ids, 0)
             body = self._json("POST", f"/api/v1/datasets/{dataset['id']}/records/bulk", "record creation", json={"items": items})
             made = {r["external_id"]: r["id"] for r in body["items"]}
+            fault_point("annotation.push.imported")  # crash tests: records on the server, not yet in the map
             if set(made) != set(ids):
                 raise BackendError(f"Argilla created {len(made)} records for {len(ids)} items; rerun the push to reconcile")
             state.record_tasks([(i, uuid.UUID(made[i]).int) for i in ids], {a.item.id: a.annotators for a in chunk})
@@ -370,6 +375,7 @@ class ArgillaBackend:
             for page in self._records(dataset_id, include=("responses", "suggestions")):
                 writer.add(json.dumps(page, ensure_ascii=False).encode())
                 parser.add(page)
+                fault_point(f"annotation.pull.exported:{parser.tasks}")  # crash tests: part of the export written
                 if progress:
                     progress(parser.tasks, max(expected, parser.tasks))
             writer.close()
