@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The real Label Studio and argilla-server fixtures (label_studio_server, label_studio, argilla).
+pytest_plugins = ["tests.servers"]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

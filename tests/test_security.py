@@ -29,7 +29,6 @@ from annotation.store import ProjectState
 from corpusforge.workspace import Workspace, WorkspaceError
 from releases.errors import InvalidReleaseSpecError
 from releases.versions import list_versions, validate_dataset_name, validate_version
-from tests.annotation.conftest import argilla, label_studio, label_studio_server  # noqa: F401 - fixtures
 from tests.conftest import SAD_SAMPLE
 from tests.corpusforge.test_cli_sad import cf
 

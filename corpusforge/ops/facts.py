@@ -142,10 +142,10 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
     # inputs by name and content, not by path: the release must not depend on where they live
     corpus["shards"] = [portable_file(s) for s in corpus["shards"]]
     spec = ReleaseSpec(
-        max_rows_per_file=settings.release.max_rows_per_file,
-        row_group_size=settings.release.row_group_size,
         dataset=DATASET,
         version=version,
+        max_rows_per_file=settings.release.max_rows_per_file,
+        row_group_size=settings.release.row_group_size,
         configs=configs,
         tables=frames,
         split_column=None,

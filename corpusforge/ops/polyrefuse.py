@@ -167,10 +167,10 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
     configs = {lang: LANGUAGE_ROWS for lang in present}
     configs[PARALLEL_CONFIG] = parallel_table(tuple(present))
     spec = ReleaseSpec(
-        max_rows_per_file=settings.release.max_rows_per_file,
-        row_group_size=settings.release.row_group_size,
         dataset=DATASET,
         version=version,
+        max_rows_per_file=settings.release.max_rows_per_file,
+        row_group_size=settings.release.row_group_size,
         configs=configs,
         tables=frames,
         split_column="split",

@@ -142,10 +142,10 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
     table = images_table()
     stats = release_statistics(images, _corrections_summary(record))
     spec = ReleaseSpec(
-        max_rows_per_file=settings.release.max_rows_per_file,
-        row_group_size=settings.release.row_group_size,
         dataset=DATASET,
         version=version,
+        max_rows_per_file=settings.release.max_rows_per_file,
+        row_group_size=settings.release.row_group_size,
         configs={CONFIG: table},
         tables={CONFIG: released},
         split_column=None,

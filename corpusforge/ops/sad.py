@@ -164,10 +164,10 @@ def release(settings: Settings, version: str | None = None, bump: str | None = N
     tables = read_candidate(stages)
     human = human_label_summary(tables, record.get("human_labels"))
     spec = ReleaseSpec(
-        max_rows_per_file=settings.release.max_rows_per_file,
-        row_group_size=settings.release.row_group_size,
         dataset=DATASET,
         version=version,
+        max_rows_per_file=settings.release.max_rows_per_file,
+        row_group_size=settings.release.row_group_size,
         configs={name: TABLES[name] for name in RELEASE_CONFIGS},
         tables={name: tables[name] for name in RELEASE_CONFIGS},
         split_column="split",

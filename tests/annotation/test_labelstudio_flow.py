@@ -1,6 +1,6 @@
 """Push, pull, merge and adjudicate against a real Label Studio server, and the faults of issue 3.
 
-Every test talks to the real server started by ``tests/annotation/conftest.py``; nothing is
+Every test talks to the real server started by ``tests/servers.py``; nothing is
 mocked. Item ids come from the bundled SAD sample built once per module.
 """
 

@@ -1,7 +1,7 @@
 """The PolyRefuse proofreading recipe, its routing by language, corrections, and a real server round trip.
 
 The pure tests call the recipe and inspect the spec; the round trip pushes to, annotates on and
-pulls from the real Label Studio started by ``tests/annotation/conftest.py`` (nothing mocked).
+pulls from the real Label Studio started by ``tests/servers.py`` (nothing mocked).
 German and Yoruba strings are written for these tests.
 """
 

@@ -1,7 +1,7 @@
 """reLAIONet image proofreading: the recipe, its routing and corrections, and a real server round trip.
 
 The pure tests call the recipe and inspect the spec. The round trip writes the images into a
-workspace below the real Label Studio's document root (``tests/annotation/conftest.py``), pushes,
+workspace below the real Label Studio's document root (``tests/servers.py``), pushes,
 lets simulated proofreaders answer through the API, pulls, and applies the corrections; it also
 fetches an image as the browser would and pushes a second time (nothing new). Nothing mocked.
 """

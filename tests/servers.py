@@ -1,4 +1,7 @@
-"""A real local Label Studio for the annotation tests.
+"""The real annotation servers, one of each for the whole test session (a plugin of tests/conftest.py).
+
+Every test that needs a server (annotation, crash tests, security) shares these: starting one
+costs 10-60 s, so none is started twice.
 
 ``label_studio_server`` (session) starts one server on a free port over a temporary data dir;
 the first run of the suite on a machine also installs Label Studio's environment (~30-60 s)
