@@ -185,6 +185,12 @@ def copy_template(template: Path, data_dir: Path, database_file: str) -> None:
     os.replace(partial, data_dir / database_file)
 
 
+def default_template_dir(interpreter: Path, lock_digest: str) -> Path:
+    """``<venv>/template-<first 12 hex of the lock hash>`` beside the environment of ``interpreter``
+    (its ``bin/`` program): a new lock gets a new template along with its new environment."""
+    return interpreter.parent.parent / f"template-{lock_digest[:12]}"
+
+
 def make_template_once(template_dir: Path, *, ready: Callable[[Path], bool], build: Callable[[Path], None], what: str,
                        note: str, error: ErrorClass, progress: Progress | None = None) -> Path:
     """Return ``template_dir``, first making it with ``build`` unless ``ready`` says it is complete.

@@ -110,7 +110,7 @@ def ensure_template(template_dir: Path | None = None, *, venv_dir: Path | None =
     """
     executable = ensure_environment(venv_dir, progress=progress)
     if template_dir is None:
-        template_dir = executable.parent.parent / f"template-{lock_hash()[:12]}"
+        template_dir = plumbing.default_template_dir(executable, lock_hash())
 
     def build(tmp: Path) -> None:
         login = {
