@@ -8,7 +8,6 @@ that has a bad line, so one bad line costs a slow chunk, not a failed run.
 
 from __future__ import annotations
 
-import io
 import queue
 import threading
 import json
@@ -16,7 +15,7 @@ import math
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -215,13 +214,46 @@ def estimate_decompressed_size(path: Path, sample_bytes: int = 4 * 1024 * 1024) 
 # --------------------------------------------------------------------------- line chunks
 
 
-@dataclass
 class LineChunk:
-    """Complete lines of a file: ``data`` ends with a newline (except at a clean file end)."""
+    """Complete lines of a file: ``data`` ends with a newline (except at a clean file end).
 
-    data: bytes
-    first_line: int  # 1-based number of the first line in data
-    n_lines: int
+    ``data`` may be given as the decompressor's blocks; they are joined on first access, in
+    whichever thread parses the chunk, so the thread that reads the file only counts lines.
+    """
+
+    __slots__ = ("_parts", "_data", "first_line", "n_lines")
+
+    def __init__(self, data: bytes | Sequence[bytes], first_line: int, n_lines: int) -> None:
+        if isinstance(data, bytes):
+            self._data: bytes | None = data
+            self._parts: Sequence[bytes] = ()
+        else:
+            self._data, self._parts = None, data
+        self.first_line = first_line  # 1-based number of the first line in data
+        self.n_lines = n_lines
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            self._data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+            self._parts = ()
+        return self._data
+
+    def __repr__(self) -> str:
+        return f"LineChunk(first_line={self.first_line}, n_lines={self.n_lines})"
+
+
+def count_newlines(data: bytes, step: int = 1 << 20) -> int:
+    """Number of b"\\n" in ``data``; numpy compares outside the GIL, so parsing threads keep running."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    scratch = np.empty(min(step, arr.size), dtype=bool)
+    total = 0
+    for i in range(0, arr.size, step):
+        part = arr[i : i + step]
+        out = scratch[: part.size]
+        np.equal(part, 10, out=out)
+        total += int(np.count_nonzero(out))
+    return total
 
 
 @dataclass
@@ -250,19 +282,22 @@ def iter_line_chunks(
 
     def flush(upto_newline: bool) -> LineChunk | None:
         nonlocal parts, size, next_line
-        data = b"".join(parts)
         rest = b""
         if upto_newline:
-            cut = data.rfind(b"\n")
-            data, rest = data[: cut + 1], data[cut + 1 :]
+            # cut after the last newline; only the block holding it is sliced, so every byte is
+            # copied once (by the join)
+            k = next(i for i in range(len(parts) - 1, -1, -1) if b"\n" in parts[i])
+            cut = parts[k].rfind(b"\n") + 1
+            rest = b"".join([parts[k][cut:], *parts[k + 1 :]])
+            parts = [*parts[:k], parts[k][:cut]]
+        data = [p for p in parts if p]
         parts, size = ([rest], len(rest)) if rest else ([], 0)
         if not data:
             return None
-        n = data.count(b"\n")
-        if not upto_newline and not data.endswith(b"\n"):
-            n += 1
+        newlines = sum(count_newlines(p) for p in data)
+        n = newlines if data[-1].endswith(b"\n") else newlines + 1
         chunk = LineChunk(data, next_line, n)
-        next_line += data.count(b"\n")
+        next_line += newlines
         return chunk
 
     first = True
@@ -279,7 +314,7 @@ def iter_line_chunks(
                 if chunk:
                     yield chunk
     except _Truncated:
-        if b"\n" in b"".join(parts):
+        if any(b"\n" in part for part in parts):
             chunk = flush(upto_newline=True)
             if chunk:
                 yield chunk
@@ -378,7 +413,7 @@ def parse_ndjson(chunk: LineChunk, schema: pa.Schema, use_threads: bool = True) 
     if b"\n\n" not in data and not data.startswith(b"\n") and b"\r" not in data:
         try:
             table = pajson.read_json(
-                io.BytesIO(data),
+                pa.BufferReader(pa.py_buffer(data)),  # no copy (a BytesIO is copied through Python)
                 read_options=pajson.ReadOptions(
                     block_size=max(1 << 20, min(len(data) + 1, 8 << 20)), use_threads=use_threads
                 ),

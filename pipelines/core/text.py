@@ -79,29 +79,44 @@ def unescape_html_expr(expr: pl.Expr) -> pl.Expr:
     )
 
 
+def update_where(df: pl.DataFrame, column: str, condition: pl.Expr, value: pl.Expr) -> pl.DataFrame:
+    """``column`` = ``value`` on the rows where ``condition`` holds, the others untouched.
+
+    Unlike ``when/then``, which evaluates ``value`` on every row, ``value`` runs only on the
+    selected rows: a cheap test (``str.contains``) can spare most rows an expensive rewrite.
+    """
+    rows = df.select(pl.arg_where(condition)).to_series()
+    if rows.len() == 0:
+        return df
+    if rows.len() == df.height:
+        return df.with_columns(value.alias(column))
+    new = df[rows].select(value.alias(column)).to_series()
+    return df.with_columns(df.get_column(column).scatter(rows, new))
+
+
 def unescape_html_column(df: pl.DataFrame, column: str) -> pl.DataFrame:
     """``html.unescape`` of ``df[column]``, exactly, at vectorised speed for the usual case.
 
     Rows without '&' pass untouched; rows whose every '&' opens one of Reddit's own entities are
     replaced natively; only the rest (other named or numeric entities, a bare '&lt') call Python.
-    The three groups are processed apart (polars would evaluate every branch of a when/then on
-    every row) and put back in their original order.
+    Each group is rewritten on its own rows only and scattered back in place.
     """
     col = pl.col(column)
-    n_amp = col.str.count_matches("&", literal=True)
-    kind = pl.when(n_amp == 0).then(0).when(n_amp == col.str.count_matches(_COMMON_ENTITY)).then(1).otherwise(2)
-    df = df.with_row_index("__order").with_columns(kind.alias("__kind"))
+    amp = df.select(pl.arg_where(col.str.contains("&", literal=True))).to_series()
+    if amp.len() == 0:
+        return df
+    texts = df.get_column(column)
+    with_amp = texts.gather(amp).to_frame()
+    common = with_amp.select(col.str.count_matches("&", literal=True) == col.str.count_matches(_COMMON_ENTITY)).to_series()
     native = col
     for entity, char in _COMMON_ENTITIES:
         native = native.str.replace_all(entity, char, literal=True)
-    parts = [
-        df.filter(pl.col("__kind") == 0),
-        df.filter(pl.col("__kind") == 1).with_columns(native.alias(column)),
-        df.filter(pl.col("__kind") == 2).with_columns(
-            col.map_elements(html.unescape, return_dtype=pl.String, skip_nulls=True).alias(column)
-        ),
-    ]
-    return pl.concat(parts).sort("__order").drop("__order", "__kind")
+    rows, other = amp.filter(common), amp.filter(~common)
+    if rows.len():
+        texts = texts.scatter(rows, with_amp.filter(common).select(native).to_series())
+    if other.len():
+        texts = texts.scatter(other, [html.unescape(t) for t in with_amp.filter(~common).to_series().to_list()])
+    return df.with_columns(texts)
 
 
 # Rust's \s is Unicode White_Space: exactly str.isspace() minus the four ASCII separators

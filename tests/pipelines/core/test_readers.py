@@ -14,6 +14,7 @@ from pipelines.core.errors import InputError
 from pipelines.core.readers import (
     LineChunk,
     TruncatedTail,
+    count_newlines,
     detect_compression,
     iter_line_chunks,
     parse_ndjson,
@@ -136,3 +137,16 @@ def test_byte_order_mark_and_crlf_are_not_data(tmp_path):
     parsed = parse_ndjson(chunks[0], SCHEMA)
     assert not parsed.bad and parsed.table.num_rows == 2000
     assert parsed.table.column("id").to_pylist()[0] == "r0"
+
+
+def test_line_chunk_joins_its_blocks_on_first_access():
+    chunk = LineChunk([b'{"a": 1}\n{"a"', b': 2}\n'], 7, 2)
+    assert (chunk.first_line, chunk.n_lines) == (7, 2)
+    assert chunk.data == b'{"a": 1}\n{"a": 2}\n'
+    assert chunk.data is chunk.data  # joined once
+    assert LineChunk(b"x\n", 1, 1).data == b"x\n"
+
+
+@pytest.mark.parametrize("data", [b"", b"\n", b"abc", b"a\nb\n" * 700_000, b"\n" * 3 + b"x" * (1 << 20) + b"\n"])
+def test_count_newlines_agrees_with_bytes_count(data):
+    assert count_newlines(data, step=1 << 16) == data.count(b"\n")

@@ -19,6 +19,7 @@ from pipelines.core.text import (
     strip_footnote,
     unescape_html_column,
     unescape_html_expr,
+    update_where,
 )
 
 
@@ -71,3 +72,13 @@ def test_vectorised_unescape_equals_html_unescape_on_random_entity_soup():
     want = [html.unescape(t) for t in texts]
     assert unescape_html_column(pl.DataFrame({"t": texts}), "t")["t"].to_list() == want
     assert pl.DataFrame({"t": texts}).select(unescape_html_expr(pl.col("t"))).to_series().to_list() == want
+
+
+def test_update_where_rewrites_only_selected_rows_and_leaves_the_input_alone():
+    df = pl.DataFrame({"t": ["a>b", "plain", None, ">x", "y"], "k": [1, 2, 3, 4, 5]})
+    col = pl.col("t")
+    out = update_where(df, "t", col.str.contains(">", literal=True), col.str.replace_all(">", "!", literal=True))
+    assert out.to_dict(as_series=False) == {"t": ["a!b", "plain", None, "!x", "y"], "k": [1, 2, 3, 4, 5]}
+    assert df["t"].to_list() == ["a>b", "plain", None, ">x", "y"]  # scatter did not write through
+    assert update_where(df, "t", col == "none", pl.lit("z")) is df
+    assert update_where(df, "k", pl.col("k") > 0, pl.col("k") * 10)["k"].to_list() == [10, 20, 30, 40, 50]
