@@ -6,12 +6,11 @@
 
 Rows (deterministic, built before timing): the 1,771 English PolyRefuse prompts (harmful
 train/validation/test from the split files by position; harmless test = the 500 English rows of
-the published German file; harmless train/validation = the first 200 rows of each split file,
-because the published 200-row subsets cannot be tied to English rows) in 14 languages:
+the published German file; harmless train/validation = PolyRefuse's subsets, the split-file rows
+that ``pipelines/polyrefuse/harmless_subsets.json`` lists) in 14 languages:
 
 * en: the source itself (PolyRefuse's English original);
-* de: the published German translations (the 400 harmless train/validation ones are paired with
-  unrelated English rows, see above: their flags say nothing, their work is the same);
+* de: the published German translations;
 * the 12 others: text synthesised from a small bank of sentences written for this benchmark, one
   seeded draw per (prompt, language): sentences until the source length times the language's
   typical length ratio, the last one cut to fit, the source's numbers appended; 3% of these rows
@@ -128,16 +127,22 @@ def _unit(*parts: str) -> float:
 
 def load_prompts() -> tuple[list[tuple[str, str]], dict[str, str]]:
     """(prompt_id, English source) for the 1,771 prompts, and the German translation per prompt_id."""
+    from pipelines.polyrefuse.published import HARMLESS_SUBSETS
+
+    subsets = json.loads(HARMLESS_SUBSETS.read_text())["splits"]
     prompts: list[tuple[str, str]] = []
     german: dict[str, str] = {}
     for split in SPLITS:
         english = [r["instruction"] for r in json.loads((DATA / "splits" / f"{split}.json").read_text())]
+        subset = {"harmless_train": "train", "harmless_val": "validation"}.get(split)
+        if subset is not None:  # PolyRefuse's sample, in its order
+            english = [english[row] for row, _ in subsets[subset]["rows"]]
         for i, rec in enumerate(json.loads((SAMPLE / f"{split}_translated_de.json").read_text())):
             pid = f"{split}-{i}"
             if "instruction_translated" in rec:  # harmless test: English and German in the file
                 prompts.append((pid, rec["instruction"]))
                 german[pid] = rec["instruction_translated"]
-            else:  # harmful: aligned by position; harmless train/val: unrelated English row (see above)
+            else:  # aligned by position
                 prompts.append((pid, english[i]))
                 german[pid] = rec["instruction"]
     return prompts, german
@@ -274,7 +279,7 @@ def main() -> None:
 
     counts = fast.group_by("lang").agg(pl.col(c).sum() for c in FLAG_COLUMNS).sort("lang")
     print()
-    print("flagged rows per check and language (de: 400 rows pair real German with unrelated English, see --help)")
+    print("flagged rows per check and language (en, de: PolyRefuse's own rows; the others synthetic, 3% broken on purpose)")
     print(f"{'lang':<6}" + "".join(f"{c:>17}" for c in CHECKS))
     for row in counts.iter_rows():
         print(f"{row[0]:<6}" + "".join(f"{v:>17,}" for v in row[1:]))

@@ -74,13 +74,25 @@ def card_body(settings: PolyRefuseSettings, stats: dict[str, Any], translations_
         else f"the raw benchmark files, rebuilt with the literature's rules (seed {src.seed}, at most "
         f"{src.max_per_source} harmful train prompts per benchmark)"
     )
-    harmless = (
-        f"harmless train and validation prompts are our seeded draw from the Alpaca splits "
-        f"(`random.Random({src.harmless_seed}).sample`, {src.harmless_sizes} per train/validation/test); "
-        "PolyRefuse's own harmless train/validation subsets are not public, so their translations cannot be "
-        "aligned (declared missing below). With published translations, the harmless test prompts are "
-        "PolyRefuse's own 500, whose English the published files carry."
+    seeded = (
+        f"our seeded draw from the Alpaca splits (`random.Random({src.harmless_seed}).sample`, "
+        f"{src.harmless_sizes} per train/validation/test)"
     )
+    if translations_from and src.mode == "published":
+        harmless = (
+            "harmless prompts are PolyRefuse's own subsets of the Alpaca splits wherever the published folder "
+            "holds their translations, so that every published translation aligns: train and validation are the "
+            "200 + 200 split-file rows that `pipelines/polyrefuse/harmless_subsets.json` lists (PolyRefuse's "
+            "`harmless_{train,val}_200_sampled.json`, in their order), test the 500 whose English the published "
+            f"test files carry; a split without published files keeps {seeded}."
+        )
+    elif translations_from:
+        harmless = (
+            f"harmless prompts are {seeded}; PolyRefuse's harmless train/validation translations follow its own "
+            "draw and cannot be aligned with a rebuild (declared missing below)."
+        )
+    else:
+        harmless = f"harmless prompts are {seeded}."
     lines = [
         "## Description", "",
         f"English prompts from {english}; {harmless}",

@@ -20,16 +20,17 @@ directly holds the six split files. ``sources.mode = "published"`` reads the spl
 to their benchmarks when ``raw/`` is there); ``"rebuild"`` rebuilds them from ``raw/``. With the
 ``published`` translation backend, ``translation.translations_dir`` holds PolyRefuse's files
 (``<label>_<split>_translated_<lang>.json``); their harmless test files also give the harmless
-test prompts (PolyRefuse's own subset, see :func:`~pipelines.polyrefuse.published.with_published_harmless_test`).
+test prompts (PolyRefuse's own subset, see :func:`~pipelines.polyrefuse.published.with_published_harmless_test`),
+and the harmless train/validation prompts become PolyRefuse's own subsets, the split-file rows that
+``pipelines/polyrefuse/harmless_subsets.json`` lists (:func:`~pipelines.polyrefuse.published.with_published_harmless_subsets`).
 
 The import step is one unit whose content hash combines every file it reads: the split files,
 the raw files and Alpaca, and every file of the translations folder, so changing any of them
 re-runs the build; paths themselves are not fingerprinted.
 
 Gaps are declared, never silent: a (language, split, label) without a usable file lands in
-``missing`` with the reason (no file; harmless train/validation translations that cannot be
-aligned; in a rebuild, harmful train translations, whose published order follows the published
-draw). Validation decides whether gaps are acceptable (``validation.allow_declared_missing``).
+``missing`` with the reason (no file; in a rebuild, harmful and harmless train/validation
+translations, whose published order follows the published draws). Validation decides whether gaps are acceptable (``validation.allow_declared_missing``).
 
 Errors: a missing sources folder or split file, a translations folder that does not exist, a
 translation file whose row count differs from its English split or whose English does not match
@@ -61,7 +62,7 @@ from pipelines.polyrefuse.machine_translation import (
     model_identity,
     translate_partition,
 )
-from pipelines.polyrefuse.published import MISSING_SCHEMA, TRANSLATIONS_SCHEMA, import_published, published_file, with_published_harmless_test
+from pipelines.polyrefuse.published import MISSING_SCHEMA, TRANSLATIONS_SCHEMA, import_published, published_file, with_published_harmless_subsets, with_published_harmless_test
 from pipelines.polyrefuse.settings import SOURCE_LANGUAGE, PolyRefuseSettings, only
 from pipelines.polyrefuse.translate import TranslationCache
 from pipelines.polyrefuse.sources import RAW_FILES, SPLIT_FILE_STEMS, read_splits, rebuild_splits
@@ -228,7 +229,7 @@ def _missing_frame(rows: list[dict]) -> pl.DataFrame:
 def _import_translations(prompts: pl.DataFrame, folder: Path, languages: tuple[str, ...], rebuilt: bool):
     """import_published, except that a rebuild's harmful train is declared missing (never misaligned)."""
     if not rebuilt:
-        return import_published(prompts, folder, languages)
+        return import_published(prompts, folder, languages, harmless_subsets_aligned=True)
     with tempfile.TemporaryDirectory(prefix="polyrefuse-published-") as tmp:
         view = Path(tmp)
         for f in folder.iterdir():
@@ -274,6 +275,8 @@ def read_sources(unit: SourceUnit, params: ImportParams, emitter: Emitter) -> No
     if languages and params.translations_dir is not None:
         folder = Path(params.translations_dir)
         prompts = with_published_harmless_test(prompts, folder)
+        if src.mode == "published":
+            prompts = with_published_harmless_subsets(prompts, folder, layout.splits_dir)
         imp = _import_translations(prompts, folder, languages, rebuilt=src.mode == "rebuild")
         # stage content names files, not local paths (the fingerprint ignores paths too)
         translations = imp.translations.with_columns(pl.col("source_file").map_elements(lambda f: Path(f).name, return_dtype=pl.String))
@@ -388,7 +391,7 @@ def polyrefuse_pipeline(inputs: PolyRefuseInputs, settings: PolyRefuseSettings, 
     partitions = translation.partitions if modelled else 1
     steps: list = [SourceStep(
         name="import",
-        version="1",
+        version="2",  # 2: PolyRefuse's harmless train/validation subsets with published translations
         description="English prompts (split files or rebuild), published translations, declared gaps.",
         read=read_sources,
         outputs=(Output.of(PROMPTS), Output("translations", TRANSLATIONS_SCHEMA), Output.of(MISSING)),

@@ -10,9 +10,11 @@ prompts of their split:
   translation (``instruction_translated``): each row's English is checked against the prompt at
   its position, so a shifted or foreign file is an error naming the row;
 * harmless train / validation rows carry only the translation, and PolyRefuse's harmless
-  subsets are not the ones :mod:`pipelines.polyrefuse.sources` draws (see there): they can be
-  aligned only with PolyRefuse's English subsets. Without those they are declared missing with
-  that reason, never attached to the wrong prompts.
+  subsets are not the ones :mod:`pipelines.polyrefuse.sources` draws (see there): they are
+  aligned with PolyRefuse's own English subsets, which :func:`with_published_harmless_subsets`
+  puts in place of our draw (``harmless_subsets.json`` lists their rows in the split files).
+  Without them (``harmless_subsets_aligned=False``) these files are declared missing with that
+  reason, never attached to the wrong prompts.
 
 A missing file is not an error: the (language, split, label) is declared missing with the
 reason, and validation names it. A file whose row count differs from its English split is an
@@ -29,7 +31,7 @@ import polars as pl
 
 from pipelines.core.errors import InputError
 from pipelines.core.readers import load_json_file
-from pipelines.polyrefuse.sources import normalise_instruction
+from pipelines.polyrefuse.sources import normalise_instruction, prompt_id, split_path
 from schemas.polyrefuse import LABEL, SPLITS
 
 FILE_SPLIT = {"train": "train", "validation": "val", "test": "test"}
@@ -102,8 +104,8 @@ def import_published(
                 if label == "harmless" and not has_english and not harmless_subsets_aligned:
                     missing.append({
                         "lang": lang, "split": split, "label": label, "prompts": english.height,
-                        "reason": f"{path.name} carries no English and PolyRefuse's harmless {split} subset is not among the inputs: "
-                                  "its rows cannot be aligned with our prompts (give PolyRefuse's harmless_*_sampled.json as the harmless source)",
+                        "reason": f"{path.name} carries no English and the harmless {split} prompts are not PolyRefuse's subset: "
+                                  "its rows cannot be aligned with our prompts (sources.mode = published uses PolyRefuse's subsets)",
                     })
                     continue
                 published = _load(path)
@@ -137,13 +139,10 @@ def import_published(
 def with_published_harmless_test(prompts: pl.DataFrame, folder: Path) -> pl.DataFrame:
     """``prompts`` with the harmless test prompts replaced by PolyRefuse's own subset.
 
-    The published harmless test files carry their English (``instruction``), so that subset,
-    unlike train and validation, is known: it is read from the first language's file (every
-    language translates the same rows in the same order).
+    The published harmless test files carry their English (``instruction``), so that subset is
+    read from the first language's file (every language translates the same rows in the same
+    order); train and validation carry none (see :func:`with_published_harmless_subsets`).
     """
-    from schemas.polyrefuse import PROMPTS
-    from pipelines.polyrefuse.sources import prompt_id
-
     files = sorted(Path(folder).glob("harmless_test_translated_*.json"))
     if not files:
         return prompts
@@ -154,18 +153,80 @@ def with_published_harmless_test(prompts: pl.DataFrame, folder: Path) -> pl.Data
         if not isinstance(en, str) or not normalise_instruction(en):
             raise InputError(files[0], f"row {k} has no English 'instruction'", "Give the published file unchanged", line=k + 1)
         english.append(en)
-    harmless = LABEL.names.index("harmless")
-    subset = pl.DataFrame(
+    subset = _harmless_prompts("test", english)
+    keep = prompts.filter(~((pl.col("split") == "test") & (pl.col("label") == LABEL.names.index("harmless"))))
+    return pl.concat([keep, subset]).sort("split", "label", "position")
+
+
+def _harmless_prompts(split: str, english: list[str]) -> pl.DataFrame:
+    """PROMPTS rows of PolyRefuse's harmless ``split`` subset, in its order (``position``)."""
+    from schemas.polyrefuse import PROMPTS
+
+    n = len(english)
+    return pl.DataFrame(
         {
             "prompt_id": [prompt_id("harmless", t) for t in english],
-            "split": ["test"] * len(english),
-            "label": [harmless] * len(english),
-            "category": [None] * len(english),
-            "source": ["alpaca"] * len(english),
-            "position": list(range(len(english))),
+            "split": [split] * n,
+            "label": [LABEL.names.index("harmless")] * n,
+            "category": [None] * n,
+            "source": ["alpaca"] * n,
+            "position": list(range(n)),
             "instruction_en": english,
         },
         schema=PROMPTS.polars_schema(),
     )
-    keep = prompts.filter(~((pl.col("split") == "test") & (pl.col("label") == harmless)))
-    return pl.concat([keep, subset]).sort("split", "label", "position")
+
+
+HARMLESS_SUBSETS = Path(__file__).with_name("harmless_subsets.json")
+
+
+def with_published_harmless_subsets(
+    prompts: pl.DataFrame, folder: Path, splits_dir: Path, subsets: Path = HARMLESS_SUBSETS
+) -> pl.DataFrame:
+    """``prompts`` with the harmless train / validation prompts replaced by PolyRefuse's own subsets.
+
+    Only the splits for which ``folder`` holds published harmless translations are replaced (none:
+    ``prompts`` unchanged).
+
+    PolyRefuse translated 200 harmless train and 200 validation prompts drawn from the
+    refusal-direction split files; its published files for those splits carry only the
+    translation. ``subsets`` (``harmless_subsets.json``, bundled) lists the drawn rows as
+    ``[row index in the split file, prompt id]`` in PolyRefuse's order, the order of every
+    language's translations, so the rows become prompts with ``position`` 0..199.
+
+    Each listed row is checked: a split file whose row there has another prompt id (another
+    version of the file) is an :class:`InputError` naming the file, the row and the fix.
+    """
+    spec = {
+        split: entry
+        for split, entry in load_json_file(subsets)["splits"].items()
+        if any(Path(folder).glob(f"harmless_{FILE_SPLIT[split]}_translated_*.json"))
+    }
+    if not spec:
+        return prompts
+    harmless = LABEL.names.index("harmless")
+    frames = []
+    for split, entry in spec.items():
+        path = split_path(Path(splits_dir), split, "harmless")
+        records = load_json_file(path)
+        english = []
+        for position, (row, expected) in enumerate(entry["rows"]):
+            record = records[row] if isinstance(records, list) and row < len(records) else None
+            text = record.get("instruction") if isinstance(record, dict) else None
+            found = prompt_id("harmless", text) if isinstance(text, str) else None
+            if found != expected:
+                raise InputError(
+                    path,
+                    f"row {row} is {str(text)[:60]!r} (id {found}), but PolyRefuse's harmless {split} subset, "
+                    f"prompt {position}, is {expected} there",
+                    "Give the refusal-direction split files unchanged (dataset/splits of andyrdt/refusal_direction)",
+                    line=row + 1,
+                )
+            english.append(text)
+        frames.append(_harmless_prompts(split, english))
+    replaced = pl.col("split").is_in(list(spec)) & (pl.col("label") == harmless)
+    out = pl.concat([prompts.filter(~replaced), *frames]).sort("split", "label", "position")
+    if out["prompt_id"].n_unique() != out.height:
+        dup = out.filter(pl.col("prompt_id").is_duplicated())["prompt_id"].unique().sort().to_list()
+        raise InputError(subsets, f"PolyRefuse's harmless subsets repeat prompts of other splits: {dup[:5]}", "Give the bundled harmless_subsets.json unchanged")
+    return out

@@ -176,8 +176,8 @@ class PolyRefuseValidation(_Strict):
     )
     allow_declared_missing: bool = Field(
         False,
-        description="false: prompts declared missing (with a reason, e.g. the published harmless train/validation "
-        "files that cannot be aligned) fail validation, which names them; true: they are reported but pass. A "
+        description="false: prompts declared missing (with a reason, e.g. a file absent from the translations "
+        "folder) fail validation, which names them; true: they are reported but pass. A "
         "configured language with no translation at all fails either way: narrow `languages` instead.",
     )
 

@@ -25,14 +25,14 @@ Facts about the published files that shaped the rules here:
 * harmless = Alpaca instructions without input (31,323), shuffled with ``random.seed(42)`` and cut
   60/20/20 into 18,793 / 6,264 / 6,266 rows; :func:`rebuild_splits` reproduces those files
   exactly. PolyRefuse translated random subsets of 200 / 200 / 500 of them, in sample order (its
-  ``harmless_*_sampled.json``, not among our inputs). They are not the first rows, not in file
-  order, and not ``random.Random(s).sample`` for any seed s < 2,000,000 (nor numpy for s < 5,000):
-  we could not re-draw the published subsets from the split files, so the default here is our own
-  documented draw (:data:`HARMLESS_SEED`), which shares 34 of its 500 test prompts with the
-  published test subset (chance level: 500 / 6,266 of 500 is about 40). Only the published
-  harmless *test* rows carry their English text (``instruction``), so only that subset could be
-  matched by text; published train/validation translations cannot be tied to English rows
-  without PolyRefuse's sampled English files.
+  ``harmless_*_sampled.json``). They are not the first rows, not in file order, and not
+  ``random.Random(s).sample`` for any seed s < 2,000,000 (nor numpy for s < 5,000): we could not
+  re-draw the published subsets from the split files, so the default here is our own documented
+  draw (:data:`HARMLESS_SEED`), which shares 34 of its 500 test prompts with the published test
+  subset (chance level: 500 / 6,266 of 500 is about 40). With published translations the
+  published subsets replace it (:mod:`pipelines.polyrefuse.published`): the test subset from the
+  published test files, which carry their English, and the train/validation subsets from
+  ``harmless_subsets.json``, their rows in the split files.
 
 Rows that cannot be used go to ``rejects`` (layout of :data:`schemas.rejects.REJECTS`) with a
 reason: ``bad_record`` (not an object with a string ``instruction``, or a category that is not a

@@ -18,9 +18,7 @@ pytestmark = pytest.mark.skipif(
     not (SAMPLE.is_dir() and (SOURCES / "splits").is_dir()), reason=f"PolyRefuse data not found beside {SOURCES}"
 )
 ABSENT = ("ar", "es", "fr", "it", "ja", "ko", "nl", "pl", "ru", "th", "yo", "zh")
-ALIGNABLE = ("harmful_train", "harmful_val", "harmful_test", "harmless_test")
 GERMAN = ("--languages", "de,en")
-ALLOW_GAPS = ("--set", "polyrefuse.validation.allow_declared_missing=true")
 
 
 def squeeze(text: str) -> str:
@@ -37,7 +35,7 @@ def build_args(ws: Path, translations: Path = SAMPLE) -> list[str]:
 def built(tmp_path_factory) -> Path:
     ws = tmp_path_factory.mktemp("cli-polyrefuse") / "ws"
     proc = cf(*build_args(ws), cwd=REPO)
-    assert "Declared missing" in proc.stdout and "de 400" in proc.stdout
+    assert "Declared missing" not in proc.stdout  # every German file aligns
     return ws
 
 
@@ -60,52 +58,44 @@ def test_validation_with_all_languages_fails_naming_the_twelve_missing(built):
     assert all(f"coverage.{lang}" in verdict for lang in ABSENT)
 
 
-def test_release_refused_on_gaps_then_released_load_and_export(built, tmp_path):
+def test_release_refused_while_validation_fails_then_released_load_and_export(built, tmp_path):
     ws = built
-    # the German harmless train/validation gap fails validation by default: the release is refused
-    proc = cf("release", "polyrefuse", "--version", "0.1.0", *GERMAN, "-w", str(ws), cwd=REPO, check=False)
-    assert proc.returncode == 2 and "coverage.de" in proc.stderr and "allow_declared_missing" in proc.stderr
-    assert "Traceback" not in proc.stderr and not (ws / "releases" / "polyrefuse" / "0.1.0").exists()
-    # allowing declared gaps (reported, with reasons) releases
-    cf("validate", "polyrefuse", *GERMAN, *ALLOW_GAPS, "-w", str(ws), cwd=REPO)
-    proc = cf("release", "polyrefuse", "--version", "0.1.0", *GERMAN, *ALLOW_GAPS, "-w", str(ws), cwd=REPO)
+    # all fourteen languages (the default): twelve are absent, validation fails, the release is refused
+    proc = cf("release", "polyrefuse", "--version", "0.1.0", "-w", str(ws), cwd=REPO, check=False)
+    assert proc.returncode == 2 and "coverage.fr" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (ws / "releases" / "polyrefuse" / "0.1.0").exists()
+    # English and German: complete, the release goes through
+    cf("validate", "polyrefuse", *GERMAN, "-w", str(ws), cwd=REPO)
+    proc = cf("release", "polyrefuse", "--version", "0.1.0", *GERMAN, "-w", str(ws), cwd=REPO)
     rel = ws / "releases" / "polyrefuse" / "0.1.0"
     assert f"Released PolyRefuse 0.1.0 at {rel}" in proc.stdout
     assert cf("release", "verify", str(rel), cwd=REPO).returncode == 0
 
     import datasets
 
-    de = datasets.load_dataset(str(rel), "de")
     by = lambda ds, label: {s: sum(1 for x in ds[s]["label"] if x == label) for s in ("train", "validation", "test")}  # noqa: E731
-    assert by(de, 1) == {"train": 260, "validation": 39, "test": 572}
-    assert by(de, 0) == {"train": 0, "validation": 0, "test": 500}
+    published = {1: {"train": 260, "validation": 39, "test": 572}, 0: {"train": 200, "validation": 200, "test": 500}}
+    de = datasets.load_dataset(str(rel), "de")
+    assert {label: by(de, label) for label in (0, 1)} == published
     assert de["train"].features["label"].names == ["harmless", "harmful"]
     assert type(de["train"].features["label"]).__name__ == "ClassLabel"
     en = datasets.load_dataset(str(rel), "en")
-    assert by(en, 1) == {"train": 260, "validation": 39, "test": 572}
-    assert by(en, 0) == {"train": 200, "validation": 200, "test": 500}  # harmless train/val: our seeded draw
+    assert {label: by(en, label) for label in (0, 1)} == published
     assert set(en["test"]["backend"]) == {"source"} and set(de["test"]["backend"]) == {"published"}
     parallel = datasets.load_dataset(str(rel), "parallel")
-    assert parallel["test"].num_rows == 1072 and {"en", "de"} <= set(parallel["test"].column_names)
-    assert sum(x is None for x in parallel["train"]["de"]) == 200  # the declared gap
+    assert parallel["test"].num_rows == 1072 and parallel["train"].num_rows == 460
+    assert {"en", "de"} <= set(parallel["train"].column_names) and None not in parallel["train"]["de"]
 
     manifest = json.loads((rel / "manifest.json").read_text())
-    assert manifest["languages"] == ["en", "de"] and len(manifest["declared_missing"]) == 2
+    assert manifest["languages"] == ["en", "de"] and manifest["declared_missing"] == []
     card = (rel / "README.md").read_text()
     assert "## Rows per language" in card and "## Automatic checks: flagged rows per check" in card
-    assert "| de | harmless | train | 200 |" in card and str(SAMPLE) not in card
+    assert "PolyRefuse's own subsets" in card and str(SAMPLE) not in card
 
-    # export of the release reproduces the German files' content
+    # export of the release reproduces every German file of the published sample, byte for byte
     out = tmp_path / "export"
-    proc = cf("export", "polyrefuse", "--layout", "published", "--out", str(out), "--version", "0.1.0", "-w", str(ws), cwd=REPO)
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}_translated_de.json" for s in ALIGNABLE)
-    for stem in ALIGNABLE:
-        name = f"{stem}_translated_de.json"
-        assert json.loads((out / name).read_text(encoding="utf-8")) == json.loads((SAMPLE / name).read_text(encoding="utf-8")), name
-    # the harmless train/val files cannot be aligned: the output says so
-    for name in ("harmless_train_translated_de.json", "harmless_val_translated_de.json"):
-        line = next(l for l in proc.stdout.splitlines() if name in l)
-        assert "cannot be aligned" in line
+    cf("export", "polyrefuse", "--layout", "published", "--out", str(out), "--version", "0.1.0", "-w", str(ws), cwd=REPO)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == {p.name: p.read_bytes() for p in SAMPLE.glob("*_translated_de.json")}
     # and the current candidate exports the same
     out2 = tmp_path / "export-candidate"
     cf("export", "polyrefuse", "--out", str(out2), *GERMAN, "-w", str(ws), cwd=REPO)

@@ -173,14 +173,14 @@ def test_substring_refusal_rate_on_fixed_responses():
 
 @pytest.fixture(scope="module")
 def polyrefuse_release(tmp_path_factory):
-    from tests.corpusforge.test_cli_polyrefuse import ALLOW_GAPS, GERMAN, SAMPLE, SOURCES, build_args
+    from tests.corpusforge.test_cli_polyrefuse import GERMAN, SAMPLE, SOURCES, build_args
     from tests.corpusforge.test_cli_sad import REPO, cf
 
     if not (SAMPLE.is_dir() and (SOURCES / "splits").is_dir()):
         pytest.skip(f"PolyRefuse data not found beside {SOURCES}")
     ws = tmp_path_factory.mktemp("refusal") / "ws"
     cf(*build_args(ws), cwd=REPO)
-    cf("release", "polyrefuse", "--version", "0.1.0", *GERMAN, *ALLOW_GAPS, "-w", str(ws), cwd=REPO)
+    cf("release", "polyrefuse", "--version", "0.1.0", *GERMAN, "-w", str(ws), cwd=REPO)
     return ws / "releases" / "polyrefuse" / "0.1.0"
 
 
@@ -199,7 +199,7 @@ def test_command_end_to_end_with_smollm2(polyrefuse_release, smollm2_dir, tmp_pa
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     config = json.loads((out / "config.json").read_text())
-    assert config["prompt_sources"]["de"]["harmless_train"].startswith("test")  # the published German gap
+    assert config["prompt_sources"]["de"]["harmless_train"] == "train"  # PolyRefuse's German harmless train
     for lang in ("en", "de"):
         m = metrics["per_language"][lang]
         for key in ("refusal_rate_before", "refusal_rate_after", "harmless_refusal_rate", "harmless_refusal_rate_with_addition"):
@@ -210,3 +210,22 @@ def test_command_end_to_end_with_smollm2(polyrefuse_release, smollm2_dir, tmp_pa
     assert metrics["cosine"]["en"]["en"] == pytest.approx(1.0, abs=1e-5) and -1.0 <= metrics["cosine"]["en"]["de"] <= 1.0
     print(f"\nrefusal-directions on SmolLM2 (CPU) in {seconds:.0f} s:",
           json.dumps({k: metrics[k] for k in ("per_language", "transfer_compliance", "cosine")}))
+
+
+def test_harmless_prompts_a_release_lacks_are_borrowed_from_unused_test_prompts(monkeypatch):
+    import datasets
+
+    import experiments.refusal as refusal
+
+    def split(harmful: int, harmless: int, tag: str) -> datasets.Dataset:
+        texts = [f"harmful {tag} {i}" for i in range(harmful)] + [f"harmless {tag} {i}" for i in range(harmless)]
+        return datasets.Dataset.from_dict({"instruction": texts, "label": [1] * harmful + [0] * harmless})
+
+    release = datasets.DatasetDict({"train": split(6, 0, "train"), "validation": split(4, 0, "val"), "test": split(5, 20, "test")})
+    monkeypatch.setattr(refusal, "load_release_split", lambda _release, _language: release)
+    sets = refusal.load_prompt_sets("release", "xx", refusal.RefusalConfig(n_train=4, n_val=3, n_eval=5))
+    assert sets.sources["harmless_train"].startswith("test") and sets.sources["harmless_val"].startswith("test")
+    assert sets.sources["harmful_train"] == "train" and len(sets.harmful_train) == 4
+    borrowed = sets.harmless_train + sets.harmless_val
+    assert len(sets.harmless_train) == 4 and len(sets.harmless_val) == 3 and all(t.startswith("harmless test") for t in borrowed)
+    assert not set(borrowed) & set(sets.harmless_test) and len(set(borrowed)) == 7  # never the evaluation prompts

@@ -40,19 +40,38 @@ def test_all_fourteen_languages_fail_naming_the_twelve_absent(german, tmp_path):
     assert verdict.startswith("VERDICT: FAIL") and all(f"coverage.{lang}" in verdict for lang in ABSENT)
 
 
-def test_declared_gaps_fail_by_default_and_pass_when_allowed(german, tmp_path):
+def test_the_german_sample_passes_for_english_and_german(german, tmp_path):
+    report = validate_polyrefuse(german, PolyRefuseSettings(languages=["en", "de"]), tmp_path, data_docs=False)
+    assert report.success, report.render_text(show_passed=False)
+    assert report.counts["rows[de]"] == report.counts["rows[en]"] == 1771
+
+
+@pytest.fixture(scope="module")
+def german_without_harmless_val(tmp_path_factory):
+    root = tmp_path_factory.mktemp("polyrefuse-gap")
+    folder = root / "published"
+    folder.mkdir()
+    for f in SAMPLE.iterdir():
+        if f.name != "harmless_val_translated_de.json":
+            (folder / f.name).write_bytes(f.read_bytes())
+    build_polyrefuse(SOURCES, PolyRefuseSettings(languages=["de"], translation={"translations_dir": folder}), root / "stages")
+    return read_candidate(root / "stages")
+
+
+def test_declared_gaps_fail_by_default_and_pass_when_allowed(german_without_harmless_val, tmp_path):
+    tables = german_without_harmless_val
     narrowed = PolyRefuseSettings(languages=["en", "de"])
-    report = validate_polyrefuse(german, narrowed, tmp_path / "strict", data_docs=False)
+    report = validate_polyrefuse(tables, narrowed, tmp_path / "strict", data_docs=False)
     assert [c.name for c in report.failed] == ["coverage.de"]
     de = report.check("coverage.de")
-    assert de.unexpected_count == 400 and all(i.startswith("harmless-") and i.endswith(":de") for i in de.failing_ids)
-    assert "declared missing 400 (harmless train 200, harmless validation 200; not allowed)" in de.details
-    assert "cannot be aligned" in de.details
+    assert de.unexpected_count == 200 and all(i.startswith("harmless-") and i.endswith(":de") for i in de.failing_ids)
+    assert "declared missing 200 (harmless validation 200; not allowed)" in de.details
+    assert "no file harmless_val_translated_de.json" in de.details
     allowed = narrowed.model_copy(update={"validation": narrowed.validation.model_copy(update={"allow_declared_missing": True})})
-    report = validate_polyrefuse(german, allowed, tmp_path / "allowed", data_docs=False)
+    report = validate_polyrefuse(tables, allowed, tmp_path / "allowed", data_docs=False)
     assert report.success, report.render_text(show_passed=False)
-    assert "declared missing 400" in report.check("coverage.de").details and "allowed" in report.check("coverage.de").details
-    assert report.counts["rows[de]"] == 1371 and report.counts["rows[en]"] == 1771
+    assert "declared missing 200" in report.check("coverage.de").details and "allowed" in report.check("coverage.de").details
+    assert report.counts["rows[de]"] == 1571 and report.counts["rows[en]"] == 1771
 
 
 def test_broken_rows_counts_and_language_agreement_are_named(german):

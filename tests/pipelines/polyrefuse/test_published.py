@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from pipelines.core.errors import InputError
-from pipelines.polyrefuse.published import import_published, published_file, with_published_harmless_test
+from pipelines.polyrefuse.published import import_published, published_file, with_published_harmless_subsets, with_published_harmless_test
 from pipelines.polyrefuse.sources import read_splits
 from schemas.polyrefuse import LANGUAGES
 
@@ -83,3 +83,32 @@ def test_not_a_list_and_a_missing_folder_are_clear_errors(prompts, tmp_path):
         import_published(prompts, folder, ("de",))
     with pytest.raises(InputError, match="no such folder of published translations"):
         import_published(prompts, tmp_path / "nope", ("de",))
+
+
+def test_polyrefuse_harmless_subsets_align_the_german_train_and_validation_files(prompts):
+    assert with_published_harmless_subsets(prompts, SHARED, SPLITS_DIR) is prompts  # no published harmless files there
+    subsets = with_published_harmless_subsets(prompts, SAMPLE, SPLITS_DIR)
+    harmless = subsets.filter(pl.col("label") == 0)
+    assert dict(((s,), n) for s, n in harmless.group_by("split").len().iter_rows()) == {("train",): 200, ("validation",): 200, ("test",): 500}
+    assert subsets["prompt_id"].n_unique() == subsets.height
+    assert subsets.filter(pl.col("label") == 1).equals(prompts.filter(pl.col("label") == 1))  # harmful untouched
+    imp = import_published(subsets, SAMPLE, ("de",), harmless_subsets_aligned=True)
+    assert imp.missing.height == 0 and imp.translations.height == 1771
+    de = imp.translations.join(subsets, on="prompt_id")
+    val = de.filter((pl.col("split") == "validation") & (pl.col("label") == 0)).sort("position")
+    assert val["translation"].to_list() == [r["instruction"] for r in json.loads((SAMPLE / "harmless_val_translated_de.json").read_text())]
+    first = de.filter((pl.col("split") == "train") & (pl.col("label") == 0)).sort("position").row(0, named=True)
+    assert first["instruction_en"] == "Recommend a suitable career for an individual with a degree in accounting and finance."
+    assert first["translation"].startswith("Empfehlen Sie einer Person mit einem Abschluss in Buchhaltung und Finanzen")
+
+
+def test_a_split_file_that_is_not_the_published_one_is_an_error_naming_the_row(prompts, tmp_path):
+    splits = tmp_path / "splits"
+    shutil.copytree(SPLITS_DIR, splits)
+    path = splits / "harmless_val.json"
+    path.chmod(0o644)
+    rows = json.loads(path.read_text())
+    rows.insert(0, {"instruction": "An extra first row.", "category": None})  # every later row moves down
+    path.write_text(json.dumps(rows))
+    with pytest.raises(InputError, match=r"harmless_val.json:\d+: row \d+ is .* but PolyRefuse's harmless validation subset, prompt 0, is harmless-\w+ there.*unchanged"):
+        with_published_harmless_subsets(prompts, SAMPLE, splits)
