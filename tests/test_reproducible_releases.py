@@ -103,7 +103,7 @@ def test_polyrefuse_releases_are_byte_identical(tmp_path):
     def run(root: Path, workers: int) -> Path:
         sources = copy_inputs(SHARED / "polyrefuse-sources", root)
         sample = copy_inputs(SHARED / "polyrefuse-sample", root)
-        s = ["--languages", "de,en", "--set", "polyrefuse.validation.allow_declared_missing=true", "-w", str(root / "ws"),
+        s = ["--languages", "de,en", "-w", str(root / "ws"),
              "--set", f"executor.workers={workers}"]
         cf("build", "polyrefuse", "--sources", str(sources), "--backend", "published", "--translations", str(sample), *s, cwd=REPO)
         cf("release", "polyrefuse", "--version", "0.1.0", *s, cwd=REPO)

@@ -26,7 +26,7 @@ def test_proofreading_round_trip_applies_an_edited_translation_in_the_release(la
         "--set", "annotation.polyrefuse.annotators={de = ['anna']}",
         "--set", "annotation.polyrefuse.audit_fraction=0.01",
         "--set", "polyrefuse.languages=['de']",
-        "--set", "polyrefuse.validation.allow_declared_missing=true",  # published harmless train/val German: not alignable
+        "--set", "polyrefuse.validation.allow_declared_missing=true",  # rows rejected at proofreading count as declared missing
     ]
 
     def run(*args):

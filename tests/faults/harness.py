@@ -344,7 +344,7 @@ def datasets(inputs: Path) -> list[Dataset]:
         Dataset("sad", ("--input", str(SAD_INPUT)), release_shard_rows=10),
         Dataset("polyrefuse", ("--sources", str(shared / "polyrefuse-sources"), "--backend", "published",
                                "--translations", str(shared / "polyrefuse-sample")),
-                ("--languages", "de,en", "--set", "polyrefuse.validation.allow_declared_missing=true"), release_shard_rows=400),
+                ("--languages", "de,en"), release_shard_rows=400),
         Dataset("relaionet", ("--input", str(RELAIONET_INPUT), "--corrections", str(corrections)), no_model,
                 release_shard_rows=1, prepare_inputs=relaionet_inputs),
         Dataset("facts", ("--facts", str(shared / "klar"), "--corpus", str(corpus)),
