@@ -30,7 +30,8 @@ re-runs the build; paths themselves are not fingerprinted.
 
 Gaps are declared, never silent: a (language, split, label) without a usable file lands in
 ``missing`` with the reason (no file; in a rebuild, harmful and harmless train/validation
-translations, whose published order follows the published draws). Validation decides whether gaps are acceptable (``validation.allow_declared_missing``).
+translations, whose published order follows the published draws). Validation decides whether
+gaps are acceptable (``validation.allow_declared_missing``).
 
 Errors: a missing sources folder or split file, a translations folder that does not exist, a
 translation file whose row count differs from its English split or whose English does not match
@@ -62,7 +63,15 @@ from pipelines.polyrefuse.machine_translation import (
     model_identity,
     translate_partition,
 )
-from pipelines.polyrefuse.published import MISSING_SCHEMA, TRANSLATIONS_SCHEMA, import_published, published_file, with_published_harmless_subsets, with_published_harmless_test
+from pipelines.polyrefuse.published import (
+    HARMLESS_SUBSETS,
+    MISSING_SCHEMA,
+    TRANSLATIONS_SCHEMA,
+    import_published,
+    published_file,
+    with_published_harmless_subsets,
+    with_published_harmless_test,
+)
 from pipelines.polyrefuse.settings import SOURCE_LANGUAGE, PolyRefuseSettings, only
 from pipelines.polyrefuse.translate import TranslationCache
 from pipelines.polyrefuse.sources import RAW_FILES, SPLIT_FILE_STEMS, read_splits, rebuild_splits
@@ -201,6 +210,7 @@ class ImportParams(BaseModel):
 
     settings: PolyRefuseSettings
     translations_dir: str | None = Field(None, exclude=True)  # fingerprinted through the unit's hash
+    harmless_subsets: str = Field(default_factory=lambda: sha256_file(HARMLESS_SUBSETS))  # the bundled list, by content
 
 
 REBUILD_TRAIN_REASON = (
