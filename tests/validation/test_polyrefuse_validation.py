@@ -67,6 +67,7 @@ def test_declared_gaps_fail_by_default_and_pass_when_allowed(german_without_harm
     assert de.unexpected_count == 200 and all(i.startswith("harmless-") and i.endswith(":de") for i in de.failing_ids)
     assert "declared missing 200 (harmless validation 200; not allowed)" in de.details
     assert "no file harmless_val_translated_de.json" in de.details
+    assert not any("polyrefuse-gap" in r for r in tables["missing"]["reason"])  # the folder's name, not its local path
     allowed = narrowed.model_copy(update={"validation": narrowed.validation.model_copy(update={"allow_declared_missing": True})})
     report = validate_polyrefuse(tables, allowed, tmp_path / "allowed", data_docs=False)
     assert report.success, report.render_text(show_passed=False)

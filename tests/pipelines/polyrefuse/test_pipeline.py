@@ -29,7 +29,6 @@ pytestmark = pytest.mark.skipif(
 HARMFUL, HARMLESS = LABEL.index("harmful"), LABEL.index("harmless")
 
 
-
 def german(translations: Path = SAMPLE, **update) -> PolyRefuseSettings:
     return PolyRefuseSettings(languages=["de"], translation={"translations_dir": translations}, **update)
 
