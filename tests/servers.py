@@ -25,14 +25,19 @@ from annotation.backends.argilla.server import ensure_template as ensure_argilla
 from annotation.backends.labelstudio.server import LocalLabelStudio, ensure_environment, ensure_template
 
 
-@pytest.fixture(scope="session")
-def label_studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLabelStudio]:
-    ensure_environment()
-    ensure_template()
-    server = LocalLabelStudio(tmp_path_factory.mktemp("label-studio"), port=0)
+def _serve(server_class, ensure_env, ensure_tpl, data_dir) -> Iterator:
+    """A local server in its pinned environment on a fresh copy of its template, for the session."""
+    ensure_env()
+    ensure_tpl()
+    server = server_class(data_dir, port=0)
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def label_studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLabelStudio]:
+    yield from _serve(LocalLabelStudio, ensure_environment, ensure_template, tmp_path_factory.mktemp("label-studio"))
 
 
 @pytest.fixture
@@ -54,9 +59,4 @@ def label_studio(label_studio_server: LocalLabelStudio) -> Iterator[LocalLabelSt
 
 @pytest.fixture(scope="session")
 def argilla(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalArgilla]:
-    ensure_argilla_environment()
-    ensure_argilla_template()
-    server = LocalArgilla(tmp_path_factory.mktemp("argilla"), port=0)
-    server.start()
-    yield server
-    server.stop()
+    yield from _serve(LocalArgilla, ensure_argilla_environment, ensure_argilla_template, tmp_path_factory.mktemp("argilla"))
