@@ -39,10 +39,13 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Sequence
+from typing import Iterable, Literal, Sequence
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.core import automaton
 
 RULES = ("substring", "both", "start")  # substring: anywhere; both / start: which ends need a boundary
 MATCH_SCHEMA = pl.Schema({"doc": pl.UInt32, "phrase": pl.UInt32})
@@ -63,8 +66,14 @@ class MatchSettings(BaseModel):
     start_only_languages: tuple[str, ...] = Field(
         ("ko", "tr"), description="Facts of these languages need a boundary at the start only (suffixes attach)."
     )
+    engine: Literal["compiled", "python"] = Field(
+        "compiled",
+        description="compiled: normalise, match and check boundaries in numba over whole batches (pipelines/core/automaton.py; "
+        "the Python engine serves when numba is missing or the normalisation is not NFKC, NFC or none); python: unicodedata "
+        "per document, Hyperscan or polars candidates, boundaries confirmed with str.find. Same results.",
+    )
     use_hyperscan: bool = Field(
-        True, description="Find candidates with Hyperscan when installed (4x faster than the polars automaton); same results."
+        True, description="Python engine: find candidates with Hyperscan when installed (4x faster than the polars automaton); same results."
     )
 
 
@@ -172,9 +181,18 @@ class PhraseSet:
     def match(self, texts: Sequence[str], *, normalised: bool = False) -> pl.DataFrame:
         """Distinct (``doc``: position in ``texts``, ``phrase``: phrase id) pairs of the phrases
         each text mentions."""
-        docs = texts if normalised else normalise_many(texts, self.settings)
-        if not docs or not self.patterns:
+        if not texts or not self.patterns:
             return pl.DataFrame(schema=MATCH_SCHEMA)
+        compiled = self.compiled
+        if compiled is not None:
+            doc, k, bits = compiled.find(texts, normalised=normalised)
+            found = pl.DataFrame({"doc": doc, "k": k, "bits": bits}, schema={"doc": pl.UInt32, "k": pl.UInt32, "bits": pl.UInt8})
+            return (
+                found.join(self._table, on="k", how="inner")
+                .filter((pl.col("bits") & pl.col("bit")) != 0)
+                .select("doc", "phrases").explode("phrases").rename({"phrases": "phrase"}).cast(MATCH_SCHEMA)
+            )
+        docs = texts if normalised else normalise_many(texts, self.settings)
         candidates = self._candidates(docs).join(self._table, on="k", how="inner")
         classes = self._classes
         patterns = self.patterns
@@ -232,7 +250,21 @@ class PhraseSet:
             pl.DataFrame(rows, schema={"k": pl.UInt32, "rule": pl.String, "phrase": pl.UInt32}, orient="row")
             .group_by("k", "rule", maintain_order=True)
             .agg(pl.col("phrase").alias("phrases"))
+            .with_columns(pl.col("rule").replace_strict(automaton.RULE_BITS, return_dtype=pl.UInt8).alias("bit"))
         )
+
+    @cached_property
+    def compiled(self) -> "automaton.CompiledMatcher | None":
+        """The compiled matcher of these phrases (:mod:`pipelines.core.automaton`), or None
+        where the Python engine serves (``engine="python"``, numba missing, another
+        normalisation)."""
+        s = self.settings
+        if s.engine != "compiled" or not automaton.available(s.normalisation):
+            return None
+        ranges = self._classes.ranges
+        tables = automaton.norm_tables(s.normalisation, s.casefold, ranges)
+        bits = [sum(automaton.RULE_BITS[r] for r in {rule for rule, _ in rules}) for rules in self.rules]
+        return automaton.CompiledMatcher(self.patterns, bits, tables, lambda text: normalise(text, s))
 
     @cached_property
     def _classes(self) -> "CharClasses":

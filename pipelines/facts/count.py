@@ -18,8 +18,10 @@ from __future__ import annotations
 import bisect
 from typing import Sequence
 
+import numpy as np
 import polars as pl
 
+from pipelines.core.automaton import RULE_BITS, njit
 from pipelines.core.phrases import MatchSettings, PhraseSet
 
 SIDES = ("subject", "object")
@@ -84,6 +86,71 @@ def count_matches(matches: pl.DataFrame, sides: pl.DataFrame, buckets: pl.Series
         )
         .select(PARTIAL_SCHEMA.names())
     )
+
+
+class FactCounter:
+    """Partial counts of batches of documents: :func:`count_matches` over
+    :meth:`PhraseSet.match`, or, where the compiled matcher serves (the default), one compiled
+    pass from the matcher's (document, pattern, rules) pairs straight to per-fact counts (no
+    (document, phrase) table: a pattern such as "english" serves hundreds of facts)."""
+
+    def __init__(self, phrases: PhraseSet, sides: pl.DataFrame) -> None:
+        self.phrases = phrases
+        self.sides = sides
+        self.compiled = phrases.compiled
+        if self.compiled is None:
+            return
+        fact_of = sides.sort("phrase").get_column("fact_id").to_numpy()
+        side_of = sides.sort("phrase").get_column("side").to_numpy().astype(np.int8)
+        self.fact_ids, fact_index = np.unique(fact_of, return_inverse=True)
+        entries = [(k, RULE_BITS[rule], pid) for k, rules in enumerate(phrases.rules) for rule, pid in rules]
+        entry_k = np.fromiter((e[0] for e in entries), dtype=np.int64, count=len(entries))
+        self.entry_bit = np.fromiter((e[1] for e in entries), dtype=np.uint8, count=len(entries))
+        pids = np.fromiter((e[2] for e in entries), dtype=np.int64, count=len(entries))
+        self.entry_fact = fact_index[pids].astype(np.int32)
+        self.entry_side = side_of[pids]
+        self.entry_off = np.searchsorted(entry_k, np.arange(len(phrases.patterns) + 1)).astype(np.int64)
+
+    def count(self, texts: Sequence[str], buckets: pl.Series) -> pl.DataFrame:
+        """Per (fact, bucket) counts of ``texts`` (PARTIAL_SCHEMA; only facts some document
+        mentions), ``buckets`` as from :func:`buckets_of`."""
+        if self.compiled is None:
+            return count_matches(self.phrases.match(texts), self.sides, buckets)
+        if not texts or not self.phrases.patterns:
+            return pl.DataFrame(schema=PARTIAL_SCHEMA)
+        doc, k, bits = self.compiled.find(texts)
+        bucket = buckets.to_numpy().astype(np.int64)
+        n_buckets = int(bucket.max()) + 1
+        counts = _count_kernel(doc, k, bits, bucket, n_buckets, len(self.fact_ids),
+                               self.entry_off, self.entry_bit, self.entry_fact, self.entry_side)
+        b, f = np.nonzero((counts[:, :, 0] + counts[:, :, 1]) > 0)
+        return pl.DataFrame(
+            {"fact_id": self.fact_ids[f], "bucket": b, "subject_docs": counts[b, f, 0],
+             "object_docs": counts[b, f, 1], "cooccurrence_docs": counts[b, f, 2]},
+            schema=PARTIAL_SCHEMA,
+        )
+
+
+@njit(cache=True, nogil=True)
+def _count_kernel(doc, k, bits, bucket, n_buckets, n_facts, entry_off, entry_bit, entry_fact, entry_side):
+    """counts[bucket, fact, 0/1/2]: documents mentioning the subject, the object, both. The
+    pairs of one document are contiguous (the matcher reports them so)."""
+    counts = np.zeros((n_buckets, n_facts, 3), dtype=np.int64)
+    seen = np.full(2 * n_facts, -1, dtype=np.int64)
+    for j in range(doc.shape[0]):
+        d = doc[j]
+        b = bucket[d]
+        found = bits[j]
+        for e in range(entry_off[k[j]], entry_off[k[j] + 1]):
+            if entry_bit[e] & found:
+                f = entry_fact[e]
+                s = entry_side[e]
+                if seen[2 * f + s] != d:
+                    seen[2 * f + s] = d
+                    counts[b, f, s] += 1
+                    if seen[2 * f + 1 - s] == d:
+                        counts[b, f, 2] += 1
+    return counts
 
 
 def add_partials(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:

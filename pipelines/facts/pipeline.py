@@ -37,7 +37,7 @@ from pipelines.core.fileio import sha256_file
 from pipelines.core.stage import StageStore
 from pipelines.core.step import Emitter, Input, MapStep, Output, Pipeline, SourceStep, SourceUnit, StepResult
 from pipelines.facts.corpus import CORPUS_SUFFIXES, iter_batches
-from pipelines.facts.count import PARTIAL_SCHEMA, add_partials, buckets_of, compile_phrases, count_matches, merge_partials
+from pipelines.facts.count import PARTIAL_SCHEMA, FactCounter, add_partials, buckets_of, compile_phrases, merge_partials
 from pipelines.facts.facts import read_facts
 from pipelines.facts.settings import FactsSettings
 from schemas.facts import CHECKPOINT_COUNTS, COUNTS, FACTS
@@ -143,18 +143,18 @@ _COMPILED: dict[tuple[str, str], tuple] = {}
 
 
 def _compiled(params: CountParams):
-    """The automaton and phrase table, compiled once per process and facts."""
+    """The counter (automaton and phrase table), compiled once per process and facts."""
     key = (params.facts_sha256, params.settings.matching.model_dump_json())
     if key not in _COMPILED:
         facts = read_facts(Path(params.facts_path)).facts
         _COMPILED.clear()  # one facts set at a time
-        _COMPILED[key] = compile_phrases(facts, params.settings.matching)
+        _COMPILED[key] = FactCounter(*compile_phrases(facts, params.settings.matching))
     return _COMPILED[key]
 
 
 def count_shard(unit: SourceUnit, params: CountParams, out: Emitter) -> None:
     """One shard: stream its documents in batches, count, emit the shard's partial counts."""
-    phrases, sides = _compiled(params)
+    counter = _compiled(params)
     checkpoints = params.settings.checkpoints
     partials: list[pl.DataFrame] = []
     docs = no_step = 0
@@ -170,8 +170,7 @@ def count_shard(unit: SourceUnit, params: CountParams, out: Emitter) -> None:
         docs += len(batch.texts)
         if checkpoints:
             no_step += len(batch.texts) if batch.steps is None else sum(s is None for s in batch.steps)
-        matches = phrases.match(batch.texts)
-        partials.append(count_matches(matches, sides, buckets_of(batch.steps, len(batch.texts), checkpoints)))
+        partials.append(counter.count(batch.texts, buckets_of(batch.steps, len(batch.texts), checkpoints)))
         if len(partials) >= 64:  # memory stays flat: fold the batches' partials as we go
             partials = [add_partials(partials)]
     out.emit("partials", add_partials(partials))

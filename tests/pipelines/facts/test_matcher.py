@@ -57,8 +57,17 @@ def ref_mentions(doc: str, phrase: str, lang: str) -> bool:
     return False
 
 
-def engine(phrases, docs, use_hyperscan=True):
-    ps = PhraseSet.build(phrases, MatchSettings(use_hyperscan=use_hyperscan))
+# The engines: compiled (numba, the default), and the Python engine with Hyperscan or polars candidates.
+ENGINES = {
+    "compiled": {"engine": "compiled"},
+    "hyperscan": {"engine": "python", "use_hyperscan": True},
+    "polars": {"engine": "python", "use_hyperscan": False},
+}
+
+
+def engine(phrases, docs, name="compiled"):
+    ps = PhraseSet.build(phrases, MatchSettings(**ENGINES[name]))
+    assert (ps.compiled is not None) == (name == "compiled")
     got = ps.match(docs)
     return {(d, p) for d, p in got.iter_rows()}
 
@@ -101,13 +110,14 @@ CASES = [
 @pytest.mark.parametrize("phrase,lang,doc,expected", CASES)
 def test_rules_case_by_case(phrase, lang, doc, expected):
     assert ref_mentions(doc, phrase, lang) is expected  # the reference says what the rule says
-    for use_hyperscan in (True, False):
-        assert engine([(phrase, lang)], [doc], use_hyperscan) == ({(0, 0)} if expected else set())
+    for name in ENGINES:
+        assert engine([(phrase, lang)], [doc], name) == ({(0, 0)} if expected else set()), name
 
 
-def test_a_phrase_of_two_languages_with_two_rules_is_confirmed_per_rule():
+@pytest.mark.parametrize("name", ENGINES)
+def test_a_phrase_of_two_languages_with_two_rules_is_confirmed_per_rule(name):
     phrases = [("Ankara", "en"), ("Ankara", "tr")]
-    assert engine(phrases, ["Ankaralı", "Ankara"]) == {(0, 1), (1, 0), (1, 1)}
+    assert engine(phrases, ["Ankaralı", "Ankara"], name) == {(0, 1), (1, 0), (1, 1)}
 
 
 # --------------------------------------------------------------------------- KLAR, all 12 languages
@@ -126,8 +136,8 @@ GLUE = [" ", ", ", "。", " (", ") ", "「", "」", "、", "と", "x", "1", "s "
 
 
 @needs_klar
-@pytest.mark.parametrize("use_hyperscan", [True, False], ids=["hyperscan", "polars"])
-def test_sentences_with_klar_phrases_in_12_languages_match_the_reference(use_hyperscan):
+@pytest.mark.parametrize("name", ENGINES)
+def test_sentences_with_klar_phrases_in_12_languages_match_the_reference(name):
     phrases = klar_phrases()
     assert len({lang for _, lang in phrases}) == 12
     rng = random.Random(7)
@@ -144,7 +154,7 @@ def test_sentences_with_klar_phrases_in_12_languages_match_the_reference(use_hyp
     used = {p for doc in docs for p in range(len(phrases)) if ref_normalise(phrases[p][0]).strip() in ref_normalise(doc)}
     subset = sorted(used | set(rng.sample(range(len(phrases)), 300)))
     sub_phrases = [phrases[i] for i in subset]
-    got, want = engine(sub_phrases, docs, use_hyperscan), reference(sub_phrases, docs)
+    got, want = engine(sub_phrases, docs, name), reference(sub_phrases, docs)
     assert got == want
     assert len(want) > 300  # a real workload: hundreds of mentions, blocked ones among them
     assert {sub_phrases[p][1] for _, p in want} == {lang for _, lang in phrases}
@@ -173,9 +183,9 @@ def test_counts_are_documents_with_subject_object_and_both_at_checkpoints():
 # --------------------------------------------------------------------------- phrases with their own boundaries
 
 
-@pytest.mark.parametrize("use_hyperscan", [True, False], ids=["hyperscan", "polars"])
-def test_phrases_built_without_boundaries_match_as_given(use_hyperscan):
-    settings = MatchSettings(normalisation="none", casefold=False, substring_scripts=(), use_hyperscan=use_hyperscan)
+@pytest.mark.parametrize("name", ENGINES)
+def test_phrases_built_without_boundaries_match_as_given(name):
+    settings = MatchSettings(normalisation="none", casefold=False, substring_scripts=(), **ENGINES[name])
     ps = PhraseSet.build([(" ox ", "en"), (" white shark ", "en"), ("Ox", "tr")], settings, boundaries=False)
     assert ps.patterns == (" ox ", " white shark ", "Ox") and {r for rules in ps.rules for r, _ in rules} == {"substring"}
     docs = [" an ox ", " oxen ", " great white shark ", " Oxford ", " white sharks "]

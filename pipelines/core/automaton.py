@@ -1,0 +1,623 @@
+"""The compiled matcher behind :class:`pipelines.core.phrases.PhraseSet`: normalisation, one
+automaton pass and the boundary rules over the UTF-8 bytes of a whole batch, in numba.
+
+It gives exactly what the Python path of :mod:`pipelines.core.phrases` gives (the tests compare
+the two on every script), only faster: the Python path normalises each document with
+``unicodedata``, finds candidates with Hyperscan or polars and confirms each boundary with
+``str.find``; here three compiled loops do it all per batch.
+
+1. **Normalisation, per code point.** :class:`NormTables` holds, for every code point, its image
+   under the settings' normalisation and casefold (``normalise(chr(cp))``). For a text whose
+   characters cannot interact, the normalised text is the concatenation of these images. They
+   can interact in two ways only: canonical composition (a character that can be the second of
+   a composed pair, such as a combining accent or a Hangul vowel jamo, after another character)
+   and canonical reordering (a combining mark after one of higher combining class). The kernel
+   watches for both; a document where either may happen (rare outside decomposed text) is
+   normalised by ``unicodedata`` instead, so the result is always exact.
+2. **Matching.** The distinct normalised patterns form one Aho-Corasick automaton over bytes,
+   made deterministic (a dense transition table over the byte classes the patterns use, about 90
+   MB for the 12,657 KLAR patterns). Every occurrence of every pattern is seen, overlapping ones
+   included.
+3. **Boundaries.** An occurrence counts for a rule (``substring``, ``both``, ``start``) when the
+   code points around it allow it: the character before the start and after the end must not be
+   word characters (:meth:`CharClasses.is_word`, tabulated per code point). Per document each
+   (pattern, rule) is reported once.
+
+The kernels compile on first use (a few seconds) and are cached on disk next to this file
+(numba's ``cache=True``), so later processes and Ray workers load them.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+try:  # numba is a dependency; without it (a stripped install) the Python path serves
+    import numba
+    from numba import njit
+except ImportError:  # pragma: no cover - exercised only without numba
+    numba = None
+
+    def njit(*args, **kwargs):  # type: ignore[no-redef]
+        return (lambda f: f) if not args or not callable(args[0]) else args[0]
+
+
+RULE_BITS = {"substring": 1, "both": 2, "start": 4}
+SUPPORTED_FORMS = ("NFKC", "NFC", "none")
+_MAX_CP = 0x110000
+_DECOMPOSED = {"NFKC": "NFKD", "NFC": "NFD"}
+
+
+def available(normalisation: str) -> bool:
+    """Whether the compiled matcher serves this normalisation (and numba is installed)."""
+    return numba is not None and normalisation in SUPPORTED_FORMS
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class NormTables:
+    """Per code point: ``rep`` the index of its image in ``rep_off``/``rep_bytes`` (-1: the
+    character is its own image), ``first_ccc``/``last_ccc`` the combining classes at the ends of
+    its decomposition, ``second`` whether its decomposition starts with a character that can be
+    the second of a canonical composition; ``word`` whether it is a word character."""
+
+    rep: np.ndarray
+    rep_off: np.ndarray
+    rep_bytes: np.ndarray
+    first_ccc: np.ndarray
+    last_ccc: np.ndarray
+    second: np.ndarray
+    word: np.ndarray
+    casefold_ascii: bool
+
+
+def _composition_seconds() -> frozenset[str]:
+    """Characters that can be the second of a canonical composition: the second character of
+    every two-character canonical decomposition, and the Hangul vowel and trailing jamo."""
+    seconds = {chr(cp) for cp in range(0x1161, 0x1176)} | {chr(cp) for cp in range(0x11A8, 0x11C3)}
+    for cp in range(_MAX_CP):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        decomposition = unicodedata.decomposition(chr(cp))
+        if decomposition and not decomposition.startswith("<"):
+            parts = decomposition.split()
+            if len(parts) == 2:
+                seconds.add(chr(int(parts[1], 16)))
+    return frozenset(seconds)
+
+
+@lru_cache(maxsize=8)
+def norm_tables(normalisation: str, casefold: bool, substring_ranges: tuple[tuple[int, int], ...]) -> NormTables:
+    """The tables for these settings (about 0.5 s to build; cached per process)."""
+    if normalisation not in SUPPORTED_FORMS:
+        raise ValueError(f"the compiled matcher supports {SUPPORTED_FORMS}, not {normalisation!r}")
+    seconds = _composition_seconds() if normalisation != "none" else frozenset()
+    decomposed = _DECOMPOSED.get(normalisation)
+    rep = np.full(_MAX_CP, -1, dtype=np.int32)
+    first_ccc = np.zeros(_MAX_CP, dtype=np.uint8)
+    last_ccc = np.zeros(_MAX_CP, dtype=np.uint8)
+    second = np.zeros(_MAX_CP, dtype=np.bool_)
+    word = np.zeros(_MAX_CP, dtype=np.bool_)
+    images: list[bytes] = []
+    for cp in range(_MAX_CP):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        char = chr(cp)
+        category = unicodedata.category(char)
+        if category == "Cn":  # unassigned: its own image, combining class 0, not a word character
+            continue
+        word[cp] = category[0] in "LNM"
+        image = unicodedata.normalize(normalisation, char) if normalisation != "none" else char
+        if casefold:
+            image = image.casefold()
+        if image != char:
+            rep[cp] = len(images)
+            images.append(image.encode("utf-8"))
+        if decomposed:
+            parts = unicodedata.normalize(decomposed, char)
+            first_ccc[cp] = unicodedata.combining(parts[0])
+            last_ccc[cp] = unicodedata.combining(parts[-1])
+            second[cp] = parts[0] in seconds or char in seconds
+    for lo, hi in substring_ranges:
+        word[lo : hi + 1] = False
+    rep_off = np.zeros(len(images) + 1, dtype=np.int64)
+    rep_off[1:] = np.cumsum([len(b) for b in images])
+    rep_bytes = np.frombuffer(b"".join(images), dtype=np.uint8).copy()
+    return NormTables(rep, rep_off, rep_bytes, first_ccc, last_ccc, second, word, casefold)
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _decode(buf, i):
+    """(code point, its length in bytes) of the UTF-8 sequence at ``buf[i]`` (valid UTF-8)."""
+    b0 = np.int64(buf[i])
+    if b0 < 0x80:
+        return b0, 1
+    if b0 < 0xE0:
+        return ((b0 & 0x1F) << 6) | (np.int64(buf[i + 1]) & 0x3F), 2
+    if b0 < 0xF0:
+        return ((b0 & 0x0F) << 12) | ((np.int64(buf[i + 1]) & 0x3F) << 6) | (np.int64(buf[i + 2]) & 0x3F), 3
+    return (((b0 & 0x07) << 18) | ((np.int64(buf[i + 1]) & 0x3F) << 12)
+            | ((np.int64(buf[i + 2]) & 0x3F) << 6) | (np.int64(buf[i + 3]) & 0x3F)), 4
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _is_boundary_before(cp, first_ccc, second):
+    """Whether normalisation never joins ``cp`` to what precedes it: its decomposition starts
+    with a starter that composes with nothing before it."""
+    return first_ccc[cp] == 0 and not second[cp]
+
+
+@njit(cache=True, nogil=True)
+def _normalise_kernel(data, offsets, rep, rep_off, rep_bytes, first_ccc, last_ccc, second, fold_ascii, check):
+    """Normalise each document ``data[offsets[d]:offsets[d + 1]]`` code point by code point.
+
+    Returns (out, starts, ends, win_doc, win_lo, win_hi): ``out[starts[d]:ends[d]]`` is document
+    ``d`` normalised, except in the documents listed in ``win_doc``: there the input bytes
+    ``win_lo:win_hi`` (absolute offsets in ``data``) may compose or reorder, and their image
+    must be taken from ``unicodedata`` (:func:`_splice_kernel`). A window runs from the last
+    boundary character before the trouble to the next boundary character after it, so the rest
+    of the document is exact as it is. A document whose image would not fit in the buffer is one
+    window from end to end."""
+    n_docs = offsets.shape[0] - 1
+    capacity = data.shape[0] + data.shape[0] // 4 + 64
+    out = np.empty(capacity, dtype=np.uint8)
+    starts = np.empty(n_docs, dtype=np.int64)
+    ends = np.empty(n_docs, dtype=np.int64)
+    win_doc = np.empty(64, dtype=np.int64)
+    win_lo = np.empty(64, dtype=np.int64)
+    win_hi = np.empty(64, dtype=np.int64)
+    n_win = 0
+    w = 0
+    for d in range(n_docs):
+        i = offsets[d]
+        stop = offsets[d + 1]
+        starts[d] = w
+        prev_ccc = 0
+        last_boundary = i  # input offset of the last boundary character
+        while i < stop:
+            b = data[i]
+            if b < 0x80:
+                if w >= capacity:
+                    break
+                if fold_ascii and 0x41 <= b <= 0x5A:
+                    out[w] = b + 32
+                else:
+                    out[w] = b
+                w += 1
+                last_boundary = i
+                i += 1
+                prev_ccc = 0
+                continue
+            cp, n = _decode(data, i)
+            if check:
+                fc = first_ccc[cp]
+                if (second[cp] and i > offsets[d]) or (fc != 0 and fc < prev_ccc):
+                    # trouble: a window from the last boundary to the next one
+                    j = i + n
+                    while j < stop:
+                        cq, m = _decode(data, j)
+                        if _is_boundary_before(cq, first_ccc, second):
+                            break
+                        j += m
+                    win_doc, win_lo, win_hi, n_win = _add_window(win_doc, win_lo, win_hi, n_win, d, last_boundary, j)
+                    prev_ccc = 0
+                    i = j
+                    continue
+                if _is_boundary_before(cp, first_ccc, second):
+                    last_boundary = i
+                prev_ccc = last_ccc[cp]
+            r = rep[cp]
+            if r < 0:
+                if w + n > capacity:
+                    break
+                for j in range(n):
+                    out[w + j] = data[i + j]
+                w += n
+            else:
+                lo = rep_off[r]
+                hi = rep_off[r + 1]
+                if w + (hi - lo) > capacity:
+                    break
+                for j in range(lo, hi):
+                    out[w] = rep_bytes[j]
+                    w += 1
+            i += n
+        if i < stop:  # out of room: the whole document is one window
+            while n_win > 0 and win_doc[n_win - 1] == d:
+                n_win -= 1
+            win_doc, win_lo, win_hi, n_win = _add_window(win_doc, win_lo, win_hi, n_win, d, offsets[d], stop)
+            w = starts[d]
+        ends[d] = w
+    return out[:w], starts, ends, win_doc[:n_win], win_lo[:n_win], win_hi[:n_win]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_window(win_doc, win_lo, win_hi, n_win, d, lo, hi):
+    if n_win == win_doc.shape[0]:
+        cap = 2 * n_win
+        win_doc, win_lo, win_hi = _grow(win_doc, cap), _grow(win_lo, cap), _grow(win_hi, cap)
+    win_doc[n_win] = d
+    win_lo[n_win] = lo
+    win_hi[n_win] = hi
+    return win_doc, win_lo, win_hi, n_win + 1
+
+
+@njit(cache=True, nogil=True)
+def _splice_kernel(data, offsets, docs, win_lo, win_hi, img_bytes, img_off, rep, rep_off, rep_bytes, fold_ascii):
+    """The images of the documents ``docs`` (distinct, ascending) whose windows (sorted, per
+    document in order) take their image from ``img_bytes[img_off[w]:img_off[w + 1]]``; the rest
+    code point by code point as in :func:`_normalise_kernel`. Returns (out, starts, ends) for
+    those documents."""
+    size = 0
+    for d in docs:
+        size += 4 * (offsets[d + 1] - offsets[d])
+    size += img_off[img_off.shape[0] - 1] + 64
+    out = np.empty(size, dtype=np.uint8)
+    starts = np.empty(docs.shape[0], dtype=np.int64)
+    ends = np.empty(docs.shape[0], dtype=np.int64)
+    w = 0
+    k = 0
+    for x in range(docs.shape[0]):
+        d = docs[x]
+        starts[x] = w
+        i = offsets[d]
+        stop = offsets[d + 1]
+        while i < stop:
+            if k < win_lo.shape[0] and i == win_lo[k]:
+                out, w = _put(out, w, img_bytes, img_off[k], img_off[k + 1])
+                i = win_hi[k]
+                k += 1
+                continue
+            if w + 64 > out.shape[0]:
+                out = _grow(out, 2 * out.shape[0])
+            b = data[i]
+            if b < 0x80:
+                out[w] = b + 32 if fold_ascii and 0x41 <= b <= 0x5A else b
+                w += 1
+                i += 1
+                continue
+            cp, n = _decode(data, i)
+            r = rep[cp]
+            if r < 0:
+                for j in range(n):
+                    out[w + j] = data[i + j]
+                w += n
+            else:
+                out, w = _put(out, w, rep_bytes, rep_off[r], rep_off[r + 1])
+            i += n
+        ends[x] = w
+    return out[:w], starts, ends
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put(out, w, src, lo, hi):
+    """Append ``src[lo:hi]`` to ``out`` at ``w`` (growing it); returns (out, new w)."""
+    if w + (hi - lo) > out.shape[0]:
+        out = _grow(out, 2 * (w + hi - lo))
+    for j in range(lo, hi):
+        out[w] = src[j]
+        w += 1
+    return out, w
+
+
+@njit(cache=True, nogil=True)
+def _build_automaton(pat_bytes, pat_off, byte_class, n_classes):
+    """The deterministic Aho-Corasick automaton of the patterns ``pat_bytes[pat_off[k]:pat_off[k
+    + 1]]`` (distinct, non-empty), states numbered breadth first (root 0, the shallow states most
+    bytes visit side by side in memory).
+
+    Returns (table, stride, term, dict_link). ``table[s * stride + c]`` is the next state for
+    byte class ``c``, stored premultiplied (``t * stride``, so the scan adds the class and loads,
+    with no multiply on its critical path), plus 1 when state ``t`` ends a pattern or has one as
+    a suffix (``stride`` is even, so the flag has the low bit to itself). ``term[s]``: the
+    pattern ending exactly at ``s`` or -1; ``dict_link[s]``: the next state on the suffix chain of
+    ``s`` that ends a pattern, or -1."""
+    n_pat = pat_off.shape[0] - 1
+    max_states = pat_off[n_pat] + 1
+    goto = np.zeros(max_states * n_classes, dtype=np.int32)  # trie children first, then full rows
+    term = np.full(max_states, -1, dtype=np.int32)
+    n_states = 1
+    for k in range(n_pat):
+        s = 0
+        for i in range(pat_off[k], pat_off[k + 1]):
+            c = byte_class[pat_bytes[i]]
+            nxt = goto[s * n_classes + c]
+            if nxt == 0:
+                nxt = n_states
+                n_states += 1
+                goto[s * n_classes + c] = nxt
+            s = nxt
+        term[s] = k
+    fail = np.zeros(n_states, dtype=np.int32)
+    dict_link = np.full(n_states, -1, dtype=np.int32)
+    has_out = np.zeros(n_states, dtype=np.bool_)
+    queue = np.empty(n_states, dtype=np.int32)
+    queue[0] = 0
+    head = 1
+    tail = 1
+    for c in range(n_classes):
+        nxt = goto[c]
+        if nxt != 0:
+            queue[tail] = nxt
+            tail += 1
+    while head < tail:  # breadth first: a state's failure state is complete before it
+        s = queue[head]
+        head += 1
+        f = fail[s]
+        dict_link[s] = f if term[f] >= 0 else dict_link[f]
+        has_out[s] = term[s] >= 0 or dict_link[s] >= 0
+        for c in range(n_classes):
+            nxt = goto[s * n_classes + c]
+            if nxt != 0:  # a trie child (rows are completed only here, parents first)
+                fail[nxt] = goto[f * n_classes + c]
+                queue[tail] = nxt
+                tail += 1
+            else:
+                goto[s * n_classes + c] = goto[f * n_classes + c]
+    new_id = np.empty(n_states, dtype=np.int32)
+    for j in range(n_states):
+        new_id[queue[j]] = j
+    stride = n_classes + (n_classes & 1)
+    table = np.zeros(n_states * stride, dtype=np.int32)
+    new_term = np.empty(n_states, dtype=np.int32)
+    new_link = np.empty(n_states, dtype=np.int32)
+    for j in range(n_states):
+        s = queue[j]
+        new_term[j] = term[s]
+        new_link[j] = new_id[dict_link[s]] if dict_link[s] >= 0 else -1
+        for c in range(n_classes):
+            t = goto[s * n_classes + c]
+            table[j * stride + c] = new_id[t] * stride + (1 if has_out[t] else 0)
+    return table, stride, new_term, new_link
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _before_ok(buf, start, doc_start, word):
+    if start == doc_start:
+        return True
+    j = start - 1
+    while (buf[j] & 0xC0) == 0x80:
+        j -= 1
+    cp, _ = _decode(buf, j)
+    return not word[cp]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _after_ok(buf, end, doc_end, word):
+    if end == doc_end:
+        return True
+    cp, _ = _decode(buf, end)
+    return not word[cp]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _emit(state, d, lo, hi, end, buf, term, dict_link, pat_len, pat_rules, word, seen, slot, o_doc, o_pat, o_bits, n_out):
+    """Record the patterns ending at ``end`` (state ``state`` of document ``d`` =
+    ``buf[lo:hi]``) with the rules their occurrence satisfies; returns the new output count.
+    The caller guarantees room for one new pair per pattern."""
+    u = state if term[state] >= 0 else dict_link[state]
+    while u >= 0:
+        k = term[u]
+        u = dict_link[u]
+        want = pat_rules[k]
+        if seen[k] != d:
+            seen[k] = d
+            slot[k] = n_out
+            o_doc[n_out] = d
+            o_pat[n_out] = k
+            o_bits[n_out] = 0
+            n_out += 1
+        j = slot[k]
+        have = o_bits[j] | (want & 1)
+        if have != want and want & 6:
+            if _before_ok(buf, end - pat_len[k], lo, word):
+                have |= want & 4
+                if want & 2 and _after_ok(buf, end, hi, word):
+                    have |= 2
+        o_bits[j] = have
+    return n_out
+
+
+@njit(cache=True, nogil=True)
+def _lane_outputs(n_pat, n_docs):
+    cap = 1024 + 4 * n_docs
+    return (np.full(n_pat, -1, dtype=np.int64), np.zeros(n_pat, dtype=np.int64),
+            np.empty(cap, dtype=np.int32), np.empty(cap, dtype=np.int32), np.empty(cap, dtype=np.uint8))
+
+
+@njit(cache=True, nogil=True)
+def _scan_kernel(buf, starts, ends, byte_class, table, stride, term, dict_link, per_byte, pat_len, pat_rules, word):
+    """Every (document, pattern) with the rules it is found under (bits of ``RULE_BITS``), once
+    per document, in document order. ``per_byte``: the most patterns that can end at one byte
+    (bounds the new pairs of a stretch of bytes).
+
+    Two lanes walk the automaton side by side, one over the first half of the documents and one
+    over the second: each byte's step is a dependent load, and two independent chains keep the
+    core busy while one waits on memory (1.4x over one lane here)."""
+    n_docs = starts.shape[0]
+    n_pat = pat_len.shape[0]
+    half = n_docs // 2
+    seen1, slot1, doc1, pat1, bits1 = _lane_outputs(n_pat, half)
+    seen2, slot2, doc2, pat2, bits2 = _lane_outputs(n_pat, n_docs - half)
+    n1 = 0
+    n2 = 0
+    d1 = 0
+    d2 = half
+    i1 = e1 = i2 = e2 = 0
+    s1 = s2 = 0
+    if d1 < half:
+        i1 = starts[d1]
+        e1 = ends[d1]
+    if d2 < n_docs:
+        i2 = starts[d2]
+        e2 = ends[d2]
+    while d1 < half and d2 < n_docs:
+        # room for every pattern that may end in the bytes of this stretch
+        doc1, pat1, bits1 = _ensure(doc1, pat1, bits1, n1, min(n_pat, per_byte * (e1 - i1)))
+        doc2, pat2, bits2 = _ensure(doc2, pat2, bits2, n2, min(n_pat, per_byte * (e2 - i2)))
+        m = min(e1 - i1, e2 - i2)
+        for _ in range(m):
+            t1 = table[s1 + byte_class[buf[i1]]]
+            t2 = table[s2 + byte_class[buf[i2]]]
+            s1 = t1 & -2
+            s2 = t2 & -2
+            i1 += 1
+            i2 += 1
+            if (t1 | t2) & 1:
+                if t1 & 1:
+                    n1 = _emit(s1 // stride, d1, starts[d1], e1, i1, buf, term, dict_link, pat_len, pat_rules, word,
+                               seen1, slot1, doc1, pat1, bits1, n1)
+                if t2 & 1:
+                    n2 = _emit(s2 // stride, d2, starts[d2], e2, i2, buf, term, dict_link, pat_len, pat_rules, word,
+                               seen2, slot2, doc2, pat2, bits2, n2)
+        if i1 == e1:
+            d1, i1, e1 = _next_doc(d1, half, starts, ends)
+            s1 = 0
+        if i2 == e2:
+            d2, i2, e2 = _next_doc(d2, n_docs, starts, ends)
+            s2 = 0
+    # one lane is done: the other finishes alone
+    if d1 < half:
+        doc1, pat1, bits1, n1 = _scan_rest(buf, starts, ends, d1, half, i1, s1, byte_class, table, stride, term, dict_link,
+                                            per_byte, pat_len, pat_rules, word, seen1, slot1, doc1, pat1, bits1, n1)
+    if d2 < n_docs:
+        doc2, pat2, bits2, n2 = _scan_rest(buf, starts, ends, d2, n_docs, i2, s2, byte_class, table, stride, term, dict_link,
+                                            per_byte, pat_len, pat_rules, word, seen2, slot2, doc2, pat2, bits2, n2)
+    out_doc = np.concatenate((doc1[:n1], doc2[:n2]))
+    out_pat = np.concatenate((pat1[:n1], pat2[:n2]))
+    out_bits = np.concatenate((bits1[:n1], bits2[:n2]))
+    return out_doc, out_pat, out_bits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _next_doc(d, stop, starts, ends):
+    """The next document of a lane: (index, first byte, end byte); past ``stop``: (index, 0, 0)."""
+    d += 1
+    if d < stop:
+        return d, starts[d], ends[d]
+    return d, np.int64(0), np.int64(0)
+
+
+@njit(cache=True, nogil=True)
+def _scan_rest(buf, starts, ends, d, stop, i, s, byte_class, table, stride, term, dict_link, per_byte, pat_len, pat_rules, word,
+               seen, slot, o_doc, o_pat, o_bits, n_out):
+    """One lane from byte ``i`` (state ``s``) of document ``d`` to the end of document ``stop - 1``."""
+    while d < stop:
+        lo = starts[d]
+        hi = ends[d]
+        o_doc, o_pat, o_bits = _ensure(o_doc, o_pat, o_bits, n_out, min(pat_len.shape[0], per_byte * (hi - i)))
+        while i < hi:
+            t = table[s + byte_class[buf[i]]]
+            s = t & -2
+            i += 1
+            if t & 1:
+                n_out = _emit(s // stride, d, lo, hi, i, buf, term, dict_link, pat_len, pat_rules, word,
+                              seen, slot, o_doc, o_pat, o_bits, n_out)
+        d += 1
+        s = 0
+        if d < stop:
+            i = starts[d]
+    return o_doc, o_pat, o_bits, n_out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ensure(o_doc, o_pat, o_bits, n_out, need):
+    """The output arrays, grown if they have room for fewer than ``need`` more pairs."""
+    if o_doc.shape[0] - n_out >= need:
+        return o_doc, o_pat, o_bits
+    cap = 2 * o_doc.shape[0] + need
+    return _grow(o_doc, cap), _grow(o_pat, cap), _grow(o_bits, cap)
+
+
+@njit(cache=True, nogil=True)
+def _grow(a, cap):
+    b = np.empty(max(cap, a.shape[0]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+# --------------------------------------------------------------------------- the matcher
+
+
+class CompiledMatcher:
+    """Normalise a batch of texts and find, per document, each pattern with the rules it is
+    found under. ``patterns``: distinct normalised strings; ``rules``: per pattern, the bits
+    (:data:`RULE_BITS`) of the rules it is confirmed with."""
+
+    def __init__(self, patterns: Sequence[str], rules: Sequence[int], tables: NormTables, normalise_one) -> None:
+        encoded = [p.encode("utf-8") for p in patterns]
+        if any(not p for p in encoded):
+            raise ValueError("an empty pattern")
+        used = np.zeros(256, dtype=bool)
+        for p in encoded:
+            used[np.frombuffer(p, dtype=np.uint8)] = True
+        self.byte_class = np.zeros(256, dtype=np.int32)
+        self.byte_class[used] = np.arange(1, int(used.sum()) + 1, dtype=np.int32)
+        self.n_classes = int(used.sum()) + 1
+        pat_off = np.zeros(len(encoded) + 1, dtype=np.int64)
+        pat_off[1:] = np.cumsum([len(p) for p in encoded])
+        pat_bytes = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        self.pat_len = np.diff(pat_off).astype(np.int64)
+        self.pat_rules = np.asarray(rules, dtype=np.uint8)
+        self.table, self.stride, self.term, self.dict_link = _build_automaton(pat_bytes, pat_off, self.byte_class, self.n_classes)
+        self.per_byte = _longest_suffix_chain(self.term, self.dict_link)
+        self.tables = tables
+        self.normalise_one = normalise_one
+        self.check = bool(tables.first_ccc.any() or tables.second.any())
+
+    def normalise(self, texts: Sequence[str], *, normalised: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(buffer, starts, ends): each text's normalised UTF-8 bytes in ``buffer`` (the texts'
+        own bytes when they are ``normalised`` already)."""
+        array = pa.array(texts, type=pa.large_string())
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[: len(texts) + 1]
+        data_buffer = array.buffers()[2]
+        data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, dtype=np.uint8)
+        if normalised:
+            return data, offsets[:-1], offsets[1:]
+        t = self.tables
+        out, starts, ends, win_doc, win_lo, win_hi = _normalise_kernel(
+            data, offsets, t.rep, t.rep_off, t.rep_bytes, t.first_ccc, t.last_ccc, t.second, t.casefold_ascii, self.check
+        )
+        if win_doc.shape[0]:  # windows where characters compose or reorder: unicodedata's image, spliced in
+            images = [self.normalise_one(data[lo:hi].tobytes().decode("utf-8")).encode("utf-8") for lo, hi in zip(win_lo, win_hi)]
+            img_off = np.zeros(len(images) + 1, dtype=np.int64)
+            img_off[1:] = np.cumsum([len(b) for b in images])
+            img_bytes = np.frombuffer(b"".join(images), dtype=np.uint8)
+            docs = np.unique(win_doc)
+            spliced, d_starts, d_ends = _splice_kernel(
+                data, offsets, docs, win_lo, win_hi, img_bytes, img_off, t.rep, t.rep_off, t.rep_bytes, t.casefold_ascii
+            )
+            starts[docs] = out.shape[0] + d_starts
+            ends[docs] = out.shape[0] + d_ends
+            out = np.concatenate((out, spliced))
+        return out, starts, ends
+
+    def find(self, texts: Sequence[str], *, normalised: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(doc, pattern, rule bits) arrays: each pattern found in each document, once, with the
+        rules (:data:`RULE_BITS`) that one of its occurrences satisfies (0: none)."""
+        buf, starts, ends = self.normalise(texts, normalised=normalised)
+        return _scan_kernel(buf, starts, ends, self.byte_class, self.table, self.stride, self.term, self.dict_link,
+                            self.per_byte, self.pat_len, self.pat_rules, self.tables.word)
+
+
+@njit(cache=True, nogil=True)
+def _longest_suffix_chain(term, dict_link):
+    """The most patterns that end at one position: the longest chain of pattern-ending states
+    (states are numbered breadth first, so a state's dictionary link comes before it)."""
+    chain = np.zeros(term.shape[0], dtype=np.int64)
+    longest = 1
+    for s in range(term.shape[0]):
+        link = dict_link[s]
+        chain[s] = (1 if term[s] >= 0 else 0) + (chain[link] if link >= 0 else 0)
+        longest = max(longest, chain[s])
+    return longest
