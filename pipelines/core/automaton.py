@@ -63,19 +63,24 @@ def available(normalisation: str) -> bool:
 
 @dataclass(frozen=True)
 class NormTables:
-    """Per code point: ``rep`` the index of its image in ``rep_off``/``rep_bytes`` (-1: the
-    character is its own image), ``first_ccc``/``last_ccc`` the combining classes at the ends of
-    its decomposition, ``second`` whether its decomposition starts with a character that can be
-    the second of a canonical composition; ``word`` whether it is a word character."""
+    """``info[cp]``, one word per code point: bits 0-14 the index + 1 of its image in
+    ``rep_off``/``rep_bytes`` (0: the character is its own image), bit 15 whether its
+    decomposition starts with a character that can be the second of a canonical composition
+    (a combining accent, a Hangul vowel jamo), bits 16-23 and 24-31 the combining classes at the
+    two ends of its decomposition; ``lower`` the image of each ASCII byte; ``word[cp]`` whether
+    it is a word character. ``check``: whether any character composes or reorders at all (not
+    without normalisation)."""
 
-    rep: np.ndarray
+    info: np.ndarray
+    lower: np.ndarray
     rep_off: np.ndarray
     rep_bytes: np.ndarray
-    first_ccc: np.ndarray
-    last_ccc: np.ndarray
-    second: np.ndarray
     word: np.ndarray
-    casefold_ascii: bool
+    check: bool
+
+
+_REP_MASK = 0x7FFF
+_SECOND = 1 << 15
 
 
 def _composition_seconds() -> frozenset[str]:
@@ -100,10 +105,7 @@ def norm_tables(normalisation: str, casefold: bool, substring_ranges: tuple[tupl
         raise ValueError(f"the compiled matcher supports {SUPPORTED_FORMS}, not {normalisation!r}")
     seconds = _composition_seconds() if normalisation != "none" else frozenset()
     decomposed = _DECOMPOSED.get(normalisation)
-    rep = np.full(_MAX_CP, -1, dtype=np.int32)
-    first_ccc = np.zeros(_MAX_CP, dtype=np.uint8)
-    last_ccc = np.zeros(_MAX_CP, dtype=np.uint8)
-    second = np.zeros(_MAX_CP, dtype=np.bool_)
+    info = np.zeros(_MAX_CP, dtype=np.uint32)
     word = np.zeros(_MAX_CP, dtype=np.bool_)
     images: list[bytes] = []
     for cp in range(_MAX_CP):
@@ -117,20 +119,26 @@ def norm_tables(normalisation: str, casefold: bool, substring_ranges: tuple[tupl
         image = unicodedata.normalize(normalisation, char) if normalisation != "none" else char
         if casefold:
             image = image.casefold()
+        bits = 0
         if image != char:
-            rep[cp] = len(images)
             images.append(image.encode("utf-8"))
+            bits = len(images)
         if decomposed:
             parts = unicodedata.normalize(decomposed, char)
-            first_ccc[cp] = unicodedata.combining(parts[0])
-            last_ccc[cp] = unicodedata.combining(parts[-1])
-            second[cp] = parts[0] in seconds or char in seconds
+            bits |= (_SECOND if parts[0] in seconds or char in seconds else 0)
+            bits |= unicodedata.combining(parts[0]) << 16 | unicodedata.combining(parts[-1]) << 24
+        info[cp] = bits
+    if len(images) > _REP_MASK:
+        raise ValueError(f"{len(images)} characters change under {normalisation}; the tables hold {_REP_MASK}")
     for lo, hi in substring_ranges:
         word[lo : hi + 1] = False
-    rep_off = np.zeros(len(images) + 1, dtype=np.int64)
+    rep_off = np.zeros(len(images) + 1, dtype=np.int64)  # image r (from 1) is rep_bytes[rep_off[r - 1]:rep_off[r]]
     rep_off[1:] = np.cumsum([len(b) for b in images])
     rep_bytes = np.frombuffer(b"".join(images), dtype=np.uint8).copy()
-    return NormTables(rep, rep_off, rep_bytes, first_ccc, last_ccc, second, word, casefold)
+    lower = np.arange(128, dtype=np.uint8)
+    if casefold:
+        lower[ord("A") : ord("Z") + 1] += 32
+    return NormTables(info, lower, rep_off, rep_bytes, word, bool((info >> 15).any()))
 
 
 # --------------------------------------------------------------------------- kernels
@@ -150,24 +158,21 @@ def _decode(buf, i):
             | ((np.int64(buf[i + 2]) & 0x3F) << 6) | (np.int64(buf[i + 3]) & 0x3F)), 4
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _is_boundary_before(cp, first_ccc, second):
-    """Whether normalisation never joins ``cp`` to what precedes it: its decomposition starts
-    with a starter that composes with nothing before it."""
-    return first_ccc[cp] == 0 and not second[cp]
-
-
 @njit(cache=True, nogil=True)
-def _normalise_kernel(data, offsets, rep, rep_off, rep_bytes, first_ccc, last_ccc, second, fold_ascii, check):
-    """Normalise each document ``data[offsets[d]:offsets[d + 1]]`` code point by code point.
+def _normalise_kernel(data, offsets, info, lower, rep_off, rep_bytes, check):
+    """Normalise each document ``data[offsets[d]:offsets[d + 1]]`` code point by code point
+    (:class:`NormTables`).
 
     Returns (out, starts, ends, win_doc, win_lo, win_hi): ``out[starts[d]:ends[d]]`` is document
     ``d`` normalised, except in the documents listed in ``win_doc``: there the input bytes
     ``win_lo:win_hi`` (absolute offsets in ``data``) may compose or reorder, and their image
     must be taken from ``unicodedata`` (:func:`_splice_kernel`). A window runs from the last
-    boundary character before the trouble to the next boundary character after it, so the rest
-    of the document is exact as it is. A document whose image would not fit in the buffer is one
-    window from end to end."""
+    boundary character before the trouble (one that composes with nothing before it) to the
+    next one after it, so the rest of the document is exact as it is. A document whose image
+    would not fit in the buffer is one window from end to end.
+
+    Runs of ASCII bytes take a tight loop: the buffer keeps room for the rest of the input
+    (``w + stop - i <= capacity``, checked at each expansion), so they need no checks."""
     n_docs = offsets.shape[0] - 1
     capacity = data.shape[0] + data.shape[0] // 4 + 64
     out = np.empty(capacity, dtype=np.uint8)
@@ -184,55 +189,55 @@ def _normalise_kernel(data, offsets, rep, rep_off, rep_bytes, first_ccc, last_cc
         starts[d] = w
         prev_ccc = 0
         last_boundary = i  # input offset of the last boundary character
-        while i < stop:
-            b = data[i]
-            if b < 0x80:
-                if w >= capacity:
-                    break
-                if fold_ascii and 0x41 <= b <= 0x5A:
-                    out[w] = b + 32
-                else:
-                    out[w] = b
-                w += 1
-                last_boundary = i
-                i += 1
+        fits = w + (stop - i) <= capacity
+        while fits and i < stop:
+            if data[i] < 0x80:
+                while i < stop and data[i] < 0x80:
+                    out[w] = lower[data[i]]
+                    w += 1
+                    i += 1
+                last_boundary = i - 1
                 prev_ccc = 0
                 continue
             cp, n = _decode(data, i)
-            if check:
-                fc = first_ccc[cp]
-                if (second[cp] and i > offsets[d]) or (fc != 0 and fc < prev_ccc):
+            bits = info[cp]
+            if check and bits >> 15:
+                fc = (bits >> 16) & 0xFF
+                second = (bits & _SECOND) != 0
+                if (second and i > offsets[d]) or (fc != 0 and fc < prev_ccc):
                     # trouble: a window from the last boundary to the next one
                     j = i + n
                     while j < stop:
                         cq, m = _decode(data, j)
-                        if _is_boundary_before(cq, first_ccc, second):
+                        if (info[cq] & (_SECOND | 0xFF0000)) == 0:  # a boundary character
                             break
                         j += m
                     win_doc, win_lo, win_hi, n_win = _add_window(win_doc, win_lo, win_hi, n_win, d, last_boundary, j)
                     prev_ccc = 0
                     i = j
                     continue
-                if _is_boundary_before(cp, first_ccc, second):
+                if fc == 0 and not second:
                     last_boundary = i
-                prev_ccc = last_ccc[cp]
-            r = rep[cp]
-            if r < 0:
-                if w + n > capacity:
-                    break
+                prev_ccc = bits >> 24
+            else:
+                last_boundary = i
+                prev_ccc = 0
+            r = bits & _REP_MASK
+            if r == 0:
                 for j in range(n):
                     out[w + j] = data[i + j]
                 w += n
             else:
-                lo = rep_off[r]
-                hi = rep_off[r + 1]
-                if w + (hi - lo) > capacity:
+                lo = rep_off[r - 1]
+                hi = rep_off[r]
+                if w + (hi - lo) + (stop - i - n) > capacity:
+                    fits = False
                     break
                 for j in range(lo, hi):
                     out[w] = rep_bytes[j]
                     w += 1
             i += n
-        if i < stop:  # out of room: the whole document is one window
+        if not fits:  # out of room: the whole document is one window
             while n_win > 0 and win_doc[n_win - 1] == d:
                 n_win -= 1
             win_doc, win_lo, win_hi, n_win = _add_window(win_doc, win_lo, win_hi, n_win, d, offsets[d], stop)
@@ -253,15 +258,14 @@ def _add_window(win_doc, win_lo, win_hi, n_win, d, lo, hi):
 
 
 @njit(cache=True, nogil=True)
-def _splice_kernel(data, offsets, docs, win_lo, win_hi, img_bytes, img_off, rep, rep_off, rep_bytes, fold_ascii):
+def _splice_kernel(data, offsets, docs, win_lo, win_hi, img_bytes, img_off, info, lower, rep_off, rep_bytes):
     """The images of the documents ``docs`` (distinct, ascending) whose windows (sorted, per
     document in order) take their image from ``img_bytes[img_off[w]:img_off[w + 1]]``; the rest
     code point by code point as in :func:`_normalise_kernel`. Returns (out, starts, ends) for
     those documents."""
-    size = 0
+    size = 64
     for d in docs:
-        size += 4 * (offsets[d + 1] - offsets[d])
-    size += img_off[img_off.shape[0] - 1] + 64
+        size += 2 * (offsets[d + 1] - offsets[d])
     out = np.empty(size, dtype=np.uint8)
     starts = np.empty(docs.shape[0], dtype=np.int64)
     ends = np.empty(docs.shape[0], dtype=np.int64)
@@ -278,22 +282,17 @@ def _splice_kernel(data, offsets, docs, win_lo, win_hi, img_bytes, img_off, rep,
                 i = win_hi[k]
                 k += 1
                 continue
-            if w + 64 > out.shape[0]:
-                out = _grow(out, 2 * out.shape[0])
             b = data[i]
             if b < 0x80:
-                out[w] = b + 32 if fold_ascii and 0x41 <= b <= 0x5A else b
-                w += 1
+                out, w = _put(out, w, lower, b, b + 1)
                 i += 1
                 continue
             cp, n = _decode(data, i)
-            r = rep[cp]
-            if r < 0:
-                for j in range(n):
-                    out[w + j] = data[i + j]
-                w += n
+            r = info[cp] & _REP_MASK
+            if r == 0:
+                out, w = _put(out, w, data, i, i + n)
             else:
-                out, w = _put(out, w, rep_bytes, rep_off[r], rep_off[r + 1])
+                out, w = _put(out, w, rep_bytes, rep_off[r - 1], rep_off[r])
             i += n
         ends[x] = w
     return out[:w], starts, ends
@@ -573,7 +572,6 @@ class CompiledMatcher:
         self.per_byte = _longest_suffix_chain(self.term, self.dict_link)
         self.tables = tables
         self.normalise_one = normalise_one
-        self.check = bool(tables.first_ccc.any() or tables.second.any())
 
     def normalise(self, texts: Sequence[str], *, normalised: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(buffer, starts, ends): each text's normalised UTF-8 bytes in ``buffer`` (the texts'
@@ -585,9 +583,7 @@ class CompiledMatcher:
         if normalised:
             return data, offsets[:-1], offsets[1:]
         t = self.tables
-        out, starts, ends, win_doc, win_lo, win_hi = _normalise_kernel(
-            data, offsets, t.rep, t.rep_off, t.rep_bytes, t.first_ccc, t.last_ccc, t.second, t.casefold_ascii, self.check
-        )
+        out, starts, ends, win_doc, win_lo, win_hi = _normalise_kernel(data, offsets, t.info, t.lower, t.rep_off, t.rep_bytes, t.check)
         if win_doc.shape[0]:  # windows where characters compose or reorder: unicodedata's image, spliced in
             images = [self.normalise_one(data[lo:hi].tobytes().decode("utf-8")).encode("utf-8") for lo, hi in zip(win_lo, win_hi)]
             img_off = np.zeros(len(images) + 1, dtype=np.int64)
@@ -595,7 +591,7 @@ class CompiledMatcher:
             img_bytes = np.frombuffer(b"".join(images), dtype=np.uint8)
             docs = np.unique(win_doc)
             spliced, d_starts, d_ends = _splice_kernel(
-                data, offsets, docs, win_lo, win_hi, img_bytes, img_off, t.rep, t.rep_off, t.rep_bytes, t.casefold_ascii
+                data, offsets, docs, win_lo, win_hi, img_bytes, img_off, t.info, t.lower, t.rep_off, t.rep_bytes
             )
             starts[docs] = out.shape[0] + d_starts
             ends[docs] = out.shape[0] + d_ends
