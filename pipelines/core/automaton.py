@@ -30,6 +30,7 @@ The kernels compile on first use (a few seconds) and are cached on disk next to 
 from __future__ import annotations
 
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
@@ -40,6 +41,8 @@ import pyarrow as pa
 try:  # numba is a dependency; without it (a stripped install) the Python path serves
     import numba
     from numba import njit
+    from numba.core.errors import NumbaPendingDeprecationWarning
+    from numba.cpython.unicode import _get_code_point
 except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
 
@@ -158,144 +161,166 @@ def _decode(buf, i):
             | ((np.int64(buf[i + 2]) & 0x3F) << 6) | (np.int64(buf[i + 3]) & 0x3F)), 4
 
 
-@njit(cache=True, nogil=True)
-def _normalise_kernel(data, offsets, info, lower, rep_off, rep_bytes, check):
-    """Normalise each document ``data[offsets[d]:offsets[d + 1]]`` code point by code point
-    (:class:`NormTables`).
+@njit(cache=True, nogil=True, inline="always")
+def _put_cp(out, w, cp):
+    """Write ``cp`` as UTF-8 at ``out[w]`` (a lone surrogate as its three bytes, as
+    ``surrogatepass`` does); returns the new ``w``."""
+    if cp < 0x800:
+        out[w] = 0xC0 | (cp >> 6)
+        out[w + 1] = 0x80 | (cp & 0x3F)
+        return w + 2
+    if cp < 0x10000:
+        out[w] = 0xE0 | (cp >> 12)
+        out[w + 1] = 0x80 | ((cp >> 6) & 0x3F)
+        out[w + 2] = 0x80 | (cp & 0x3F)
+        return w + 3
+    out[w] = 0xF0 | (cp >> 18)
+    out[w + 1] = 0x80 | ((cp >> 12) & 0x3F)
+    out[w + 2] = 0x80 | ((cp >> 6) & 0x3F)
+    out[w + 3] = 0x80 | (cp & 0x3F)
+    return w + 4
 
-    Returns (out, starts, ends, win_doc, win_lo, win_hi): ``out[starts[d]:ends[d]]`` is document
-    ``d`` normalised, except in the documents listed in ``win_doc``: there the input bytes
-    ``win_lo:win_hi`` (absolute offsets in ``data``) may compose or reorder, and their image
-    must be taken from ``unicodedata`` (:func:`_splice_kernel`). A window runs from the last
-    boundary character before the trouble (one that composes with nothing before it) to the
-    next one after it, so the rest of the document is exact as it is. A document whose image
+
+@njit(cache=True, nogil=True)
+def _normalise_kernel(texts, n_chars, info, lower, rep_off, rep_bytes, check):
+    """Normalise each text (Python strings, read in place: no UTF-8 copy first) code point by
+    code point (:class:`NormTables`) into UTF-8.
+
+    Returns (out, starts, ends, win_doc, win_lo, win_hi, win_out): ``out[starts[d]:ends[d]]`` is
+    text ``d`` normalised, except for the windows of the documents listed in ``win_doc``: there
+    the characters ``win_lo:win_hi`` may compose or reorder, so their image must come from
+    ``unicodedata`` and go in at ``win_out`` (:func:`_splice_kernel`). A window runs from the
+    last boundary character before the trouble (one that composes with nothing before it) to
+    the next one after it, so the rest of the document is exact as it is. A document whose image
     would not fit in the buffer is one window from end to end.
 
-    Runs of ASCII bytes take a tight loop: the buffer keeps room for the rest of the input
-    (``w + stop - i <= capacity``, checked at each expansion), so they need no checks."""
-    n_docs = offsets.shape[0] - 1
-    capacity = data.shape[0] + data.shape[0] // 4 + 64
+    The buffer keeps room for three bytes per character still to come (``n_chars`` in all), so
+    ASCII and BMP characters never check it; a longer image checks, and overflows into a
+    whole-document window."""
+    n_docs = len(texts)
+    capacity = 3 * n_chars + 64
     out = np.empty(capacity, dtype=np.uint8)
     starts = np.empty(n_docs, dtype=np.int64)
     ends = np.empty(n_docs, dtype=np.int64)
     win_doc = np.empty(64, dtype=np.int64)
     win_lo = np.empty(64, dtype=np.int64)
     win_hi = np.empty(64, dtype=np.int64)
+    win_out = np.empty(64, dtype=np.int64)
     n_win = 0
     w = 0
+    left = n_chars  # characters not yet read, this one included
     for d in range(n_docs):
-        i = offsets[d]
-        stop = offsets[d + 1]
+        text = texts[d]
+        stop = len(text)
         starts[d] = w
         prev_ccc = 0
-        last_boundary = i  # input offset of the last boundary character
-        fits = w + (stop - i) <= capacity
-        while fits and i < stop:
-            if data[i] < 0x80:
-                while i < stop and data[i] < 0x80:
-                    out[w] = lower[data[i]]
-                    w += 1
-                    i += 1
-                last_boundary = i - 1
+        last_boundary = 0  # the last boundary character, and where its image starts
+        last_boundary_out = w
+        fits = True
+        i = 0
+        while i < stop:
+            cp = _get_code_point(text, i)
+            if cp < 0x80:
+                out[w] = lower[cp]
+                last_boundary = i
+                last_boundary_out = w
+                w += 1
+                i += 1
                 prev_ccc = 0
                 continue
-            cp, n = _decode(data, i)
             bits = info[cp]
             if check and bits >> 15:
                 fc = (bits >> 16) & 0xFF
                 second = (bits & _SECOND) != 0
-                if (second and i > offsets[d]) or (fc != 0 and fc < prev_ccc):
+                if (second and i > 0) or (fc != 0 and fc < prev_ccc):
                     # trouble: a window from the last boundary to the next one
-                    j = i + n
-                    while j < stop:
-                        cq, m = _decode(data, j)
-                        if (info[cq] & (_SECOND | 0xFF0000)) == 0:  # a boundary character
-                            break
-                        j += m
-                    win_doc, win_lo, win_hi, n_win = _add_window(win_doc, win_lo, win_hi, n_win, d, last_boundary, j)
+                    j = i + 1
+                    while j < stop and (info[_get_code_point(text, j)] & (_SECOND | 0xFF0000)) != 0:
+                        j += 1
+                    win_doc, win_lo, win_hi, win_out, n_win = _add_window(
+                        win_doc, win_lo, win_hi, win_out, n_win, d, last_boundary, j, last_boundary_out
+                    )
+                    w = last_boundary_out  # the window's start was written already: its image replaces it
                     prev_ccc = 0
                     i = j
                     continue
                 if fc == 0 and not second:
                     last_boundary = i
+                    last_boundary_out = w
                 prev_ccc = bits >> 24
             else:
                 last_boundary = i
+                last_boundary_out = w
                 prev_ccc = 0
             r = bits & _REP_MASK
             if r == 0:
-                for j in range(n):
-                    out[w + j] = data[i + j]
-                w += n
+                if cp >= 0x10000 and w + 4 + 3 * (left - i - 1) > capacity:
+                    fits = False
+                    break
+                w = _put_cp(out, w, cp)
             else:
                 lo = rep_off[r - 1]
                 hi = rep_off[r]
-                if w + (hi - lo) + (stop - i - n) > capacity:
+                if w + (hi - lo) + 3 * (left - i - 1) > capacity:
                     fits = False
                     break
                 for j in range(lo, hi):
                     out[w] = rep_bytes[j]
                     w += 1
-            i += n
+            i += 1
         if not fits:  # out of room: the whole document is one window
             while n_win > 0 and win_doc[n_win - 1] == d:
                 n_win -= 1
-            win_doc, win_lo, win_hi, n_win = _add_window(win_doc, win_lo, win_hi, n_win, d, offsets[d], stop)
             w = starts[d]
+            win_doc, win_lo, win_hi, win_out, n_win = _add_window(win_doc, win_lo, win_hi, win_out, n_win, d, 0, stop, w)
         ends[d] = w
-    return out[:w], starts, ends, win_doc[:n_win], win_lo[:n_win], win_hi[:n_win]
+        left -= stop
+    return out[:w], starts, ends, win_doc[:n_win], win_lo[:n_win], win_hi[:n_win], win_out[:n_win]
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _add_window(win_doc, win_lo, win_hi, n_win, d, lo, hi):
+def _add_window(win_doc, win_lo, win_hi, win_out, n_win, d, lo, hi, at):
     if n_win == win_doc.shape[0]:
         cap = 2 * n_win
-        win_doc, win_lo, win_hi = _grow(win_doc, cap), _grow(win_lo, cap), _grow(win_hi, cap)
+        win_doc, win_lo, win_hi, win_out = _grow(win_doc, cap), _grow(win_lo, cap), _grow(win_hi, cap), _grow(win_out, cap)
     win_doc[n_win] = d
     win_lo[n_win] = lo
     win_hi[n_win] = hi
-    return win_doc, win_lo, win_hi, n_win + 1
+    win_out[n_win] = at
+    return win_doc, win_lo, win_hi, win_out, n_win + 1
 
 
 @njit(cache=True, nogil=True)
-def _splice_kernel(data, offsets, docs, win_lo, win_hi, img_bytes, img_off, info, lower, rep_off, rep_bytes):
-    """The images of the documents ``docs`` (distinct, ascending) whose windows (sorted, per
-    document in order) take their image from ``img_bytes[img_off[w]:img_off[w + 1]]``; the rest
-    code point by code point as in :func:`_normalise_kernel`. Returns (out, starts, ends) for
-    those documents."""
-    size = 64
-    for d in docs:
-        size += 2 * (offsets[d + 1] - offsets[d])
-    out = np.empty(size, dtype=np.uint8)
-    starts = np.empty(docs.shape[0], dtype=np.int64)
-    ends = np.empty(docs.shape[0], dtype=np.int64)
+def _splice_kernel(out, starts, ends, win_doc, win_out, img_bytes, img_off):
+    """The documents with windows, whole: their pieces in ``out`` with the windows' images
+    (``img_bytes[img_off[k]:img_off[k + 1]]``, from unicodedata) put in at ``win_out``.
+    Returns (spliced, starts, ends) per document of ``win_doc`` in order of first appearance."""
+    n_win = win_doc.shape[0]
+    size = img_off[n_win]
+    n_docs = 0
+    for k in range(n_win):
+        if k == 0 or win_doc[k] != win_doc[k - 1]:
+            size += ends[win_doc[k]] - starts[win_doc[k]]
+            n_docs += 1
+    spliced = np.empty(size, dtype=np.uint8)
+    d_starts = np.empty(n_docs, dtype=np.int64)
+    d_ends = np.empty(n_docs, dtype=np.int64)
     w = 0
+    x = -1
     k = 0
-    for x in range(docs.shape[0]):
-        d = docs[x]
-        starts[x] = w
-        i = offsets[d]
-        stop = offsets[d + 1]
-        while i < stop:
-            if k < win_lo.shape[0] and i == win_lo[k]:
-                out, w = _put(out, w, img_bytes, img_off[k], img_off[k + 1])
-                i = win_hi[k]
-                k += 1
-                continue
-            b = data[i]
-            if b < 0x80:
-                out, w = _put(out, w, lower, b, b + 1)
-                i += 1
-                continue
-            cp, n = _decode(data, i)
-            r = info[cp] & _REP_MASK
-            if r == 0:
-                out, w = _put(out, w, data, i, i + n)
-            else:
-                out, w = _put(out, w, rep_bytes, rep_off[r - 1], rep_off[r])
-            i += n
-        ends[x] = w
-    return out[:w], starts, ends
+    while k < n_win:
+        d = win_doc[k]
+        x += 1
+        d_starts[x] = w
+        at = starts[d]
+        while k < n_win and win_doc[k] == d:
+            spliced, w = _put(spliced, w, out, at, win_out[k])
+            spliced, w = _put(spliced, w, img_bytes, img_off[k], img_off[k + 1])
+            at = win_out[k]
+            k += 1
+        spliced, w = _put(spliced, w, out, at, ends[d])
+        d_ends[x] = w
+    return spliced, d_starts, d_ends
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -576,23 +601,29 @@ class CompiledMatcher:
     def normalise(self, texts: Sequence[str], *, normalised: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(buffer, starts, ends): each text's normalised UTF-8 bytes in ``buffer`` (the texts'
         own bytes when they are ``normalised`` already)."""
-        array = pa.array(texts, type=pa.large_string())
-        offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[: len(texts) + 1]
-        data_buffer = array.buffers()[2]
-        data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, dtype=np.uint8)
         if normalised:
-            return data, offsets[:-1], offsets[1:]
+            array = pa.array(texts, type=pa.large_string())
+            offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[: len(texts) + 1]
+            data = array.buffers()[2]
+            return (np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)), offsets[:-1], offsets[1:]
+        texts = texts if isinstance(texts, list) else list(texts)
+        if not texts:
+            return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         t = self.tables
-        out, starts, ends, win_doc, win_lo, win_hi = _normalise_kernel(data, offsets, t.info, t.lower, t.rep_off, t.rep_bytes, t.check)
+        with warnings.catch_warnings():  # the kernel reads the list, never changes it: no reflection to warn of
+            warnings.simplefilter("ignore", NumbaPendingDeprecationWarning)
+            out, starts, ends, win_doc, win_lo, win_hi, win_out = _normalise_kernel(
+                texts, sum(map(len, texts)), t.info, t.lower, t.rep_off, t.rep_bytes, t.check
+            )
         if win_doc.shape[0]:  # windows where characters compose or reorder: unicodedata's image, spliced in
-            images = [self.normalise_one(data[lo:hi].tobytes().decode("utf-8")).encode("utf-8") for lo, hi in zip(win_lo, win_hi)]
+            images = [
+                self.normalise_one(texts[d][lo:hi]).encode("utf-8", "surrogatepass") for d, lo, hi in zip(win_doc, win_lo, win_hi)
+            ]
             img_off = np.zeros(len(images) + 1, dtype=np.int64)
             img_off[1:] = np.cumsum([len(b) for b in images])
             img_bytes = np.frombuffer(b"".join(images), dtype=np.uint8)
-            docs = np.unique(win_doc)
-            spliced, d_starts, d_ends = _splice_kernel(
-                data, offsets, docs, win_lo, win_hi, img_bytes, img_off, t.info, t.lower, t.rep_off, t.rep_bytes
-            )
+            spliced, d_starts, d_ends = _splice_kernel(out, starts, ends, win_doc, win_out, img_bytes, img_off)
+            docs = np.unique(win_doc)  # ascending, as the kernel met them
             starts[docs] = out.shape[0] + d_starts
             ends[docs] = out.shape[0] + d_ends
             out = np.concatenate((out, spliced))
