@@ -335,42 +335,44 @@ def _put(out, w, src, lo, hi):
 
 
 @njit(cache=True, nogil=True)
-def _build_automaton(pat_bytes, pat_off, byte_class, n_classes):
+def _build_automaton(pat_bytes, pat_off, byte_class, n_classes, n_states):
     """The deterministic Aho-Corasick automaton of the patterns ``pat_bytes[pat_off[k]:pat_off[k
-    + 1]]`` (distinct, non-empty), states numbered breadth first (root 0, the shallow states most
-    bytes visit side by side in memory).
+    + 1]]`` (distinct, non-empty; ``n_states``: the nodes of their trie, root included).
 
-    Returns (table, stride, term, dict_link). ``table[s * stride + c]`` is the next state for
-    byte class ``c``, stored premultiplied (``t * stride``, so the scan adds the class and loads,
-    with no multiply on its critical path), plus 1 when state ``t`` ends a pattern or has one as
-    a suffix (``stride`` is even, so the flag has the low bit to itself). ``term[s]``: the
-    pattern ending exactly at ``s`` or -1; ``dict_link[s]``: the next state on the suffix chain of
-    ``s`` that ends a pattern, or -1."""
+    Returns (table, stride, term, dict_link, per_byte). ``table[s * stride + c]`` is the next
+    state for byte class ``c``, stored premultiplied (``t * stride``, so the scan adds the class
+    and loads, with no multiply on its critical path), plus 1 when state ``t`` ends a pattern or
+    has one as a suffix (``stride`` is even, so the flag has the low bit to itself). ``term[s]``:
+    the pattern ending exactly at ``s`` or -1; ``dict_link[s]``: the next state on the suffix
+    chain of ``s`` that ends a pattern, or -1; ``per_byte``: the most patterns that end at one
+    position. The table is built in place (trie, then full rows, then premultiplied): its size
+    is the whole memory cost."""
     n_pat = pat_off.shape[0] - 1
-    max_states = pat_off[n_pat] + 1
-    goto = np.zeros(max_states * n_classes, dtype=np.int32)  # trie children first, then full rows
-    term = np.full(max_states, -1, dtype=np.int32)
-    n_states = 1
+    stride = n_classes + (n_classes & 1)
+    table = np.zeros(n_states * stride, dtype=np.int32)
+    term = np.full(n_states, -1, dtype=np.int32)
+    used = 1
     for k in range(n_pat):
         s = 0
         for i in range(pat_off[k], pat_off[k + 1]):
             c = byte_class[pat_bytes[i]]
-            nxt = goto[s * n_classes + c]
+            nxt = table[s * stride + c]
             if nxt == 0:
-                nxt = n_states
-                n_states += 1
-                goto[s * n_classes + c] = nxt
+                nxt = used
+                used += 1
+                table[s * stride + c] = nxt
             s = nxt
         term[s] = k
     fail = np.zeros(n_states, dtype=np.int32)
     dict_link = np.full(n_states, -1, dtype=np.int32)
     has_out = np.zeros(n_states, dtype=np.bool_)
+    chain = np.zeros(n_states, dtype=np.int64)
+    per_byte = 1
     queue = np.empty(n_states, dtype=np.int32)
-    queue[0] = 0
-    head = 1
-    tail = 1
+    head = 0
+    tail = 0
     for c in range(n_classes):
-        nxt = goto[c]
+        nxt = table[c]
         if nxt != 0:
             queue[tail] = nxt
             tail += 1
@@ -380,29 +382,34 @@ def _build_automaton(pat_bytes, pat_off, byte_class, n_classes):
         f = fail[s]
         dict_link[s] = f if term[f] >= 0 else dict_link[f]
         has_out[s] = term[s] >= 0 or dict_link[s] >= 0
+        chain[s] = (1 if term[s] >= 0 else 0) + (chain[dict_link[s]] if dict_link[s] >= 0 else 0)
+        per_byte = max(per_byte, chain[s])
         for c in range(n_classes):
-            nxt = goto[s * n_classes + c]
+            nxt = table[s * stride + c]
             if nxt != 0:  # a trie child (rows are completed only here, parents first)
-                fail[nxt] = goto[f * n_classes + c]
+                fail[nxt] = table[f * stride + c]
                 queue[tail] = nxt
                 tail += 1
             else:
-                goto[s * n_classes + c] = goto[f * n_classes + c]
-    new_id = np.empty(n_states, dtype=np.int32)
-    for j in range(n_states):
-        new_id[queue[j]] = j
-    stride = n_classes + (n_classes & 1)
-    table = np.zeros(n_states * stride, dtype=np.int32)
-    new_term = np.empty(n_states, dtype=np.int32)
-    new_link = np.empty(n_states, dtype=np.int32)
-    for j in range(n_states):
-        s = queue[j]
-        new_term[j] = term[s]
-        new_link[j] = new_id[dict_link[s]] if dict_link[s] >= 0 else -1
-        for c in range(n_classes):
-            t = goto[s * n_classes + c]
-            table[j * stride + c] = new_id[t] * stride + (1 if has_out[t] else 0)
-    return table, stride, new_term, new_link
+                table[s * stride + c] = table[f * stride + c]
+    for i in range(table.shape[0]):
+        t = table[i]
+        table[i] = t * stride + (1 if has_out[t] else 0)
+    return table, stride, term, dict_link, per_byte
+
+
+def _trie_size(encoded: Sequence[bytes]) -> int:
+    """Nodes of the trie of these distinct byte strings, root included."""
+    size, prev = 1, b""
+    for p in sorted(encoded):
+        common = 0
+        for x, y in zip(p, prev):
+            if x != y:
+                break
+            common += 1
+        size += len(p) - common
+        prev = p
+    return size
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -593,8 +600,9 @@ class CompiledMatcher:
         pat_bytes = np.frombuffer(b"".join(encoded), dtype=np.uint8)
         self.pat_len = np.diff(pat_off).astype(np.int64)
         self.pat_rules = np.asarray(rules, dtype=np.uint8)
-        self.table, self.stride, self.term, self.dict_link = _build_automaton(pat_bytes, pat_off, self.byte_class, self.n_classes)
-        self.per_byte = _longest_suffix_chain(self.term, self.dict_link)
+        self.table, self.stride, self.term, self.dict_link, self.per_byte = _build_automaton(
+            pat_bytes, pat_off, self.byte_class, self.n_classes, _trie_size(encoded)
+        )
         self.tables = tables
         self.normalise_one = normalise_one
 
@@ -635,16 +643,3 @@ class CompiledMatcher:
         buf, starts, ends = self.normalise(texts, normalised=normalised)
         return _scan_kernel(buf, starts, ends, self.byte_class, self.table, self.stride, self.term, self.dict_link,
                             self.per_byte, self.pat_len, self.pat_rules, self.tables.word)
-
-
-@njit(cache=True, nogil=True)
-def _longest_suffix_chain(term, dict_link):
-    """The most patterns that end at one position: the longest chain of pattern-ending states
-    (states are numbered breadth first, so a state's dictionary link comes before it)."""
-    chain = np.zeros(term.shape[0], dtype=np.int64)
-    longest = 1
-    for s in range(term.shape[0]):
-        link = dict_link[s]
-        chain[s] = (1 if term[s] >= 0 else 0) + (chain[link] if link >= 0 else 0)
-        longest = max(longest, chain[s])
-    return longest
