@@ -16,14 +16,20 @@ Semantics (every rule is a setting of :class:`MatchSettings`; these are the defa
   For facts of ``start_only_languages`` (Korean and Turkish, where suffixes attach to the word)
   only the start must be a boundary.
 
-Engine. The distinct normalised phrases of every language form one automaton that finds, per
-document, every phrase occurring as a substring: a Hyperscan literal database when the package is
-installed, else polars ``str.extract_many`` (Aho-Corasick, Rust, overlapping matches); one pass
-per batch, no per-phrase scan. The candidates that need a
-boundary are then confirmed on the document itself (:meth:`PhraseSet.match`): a document
-usually holds few distinct candidates, and each is confirmed with ``str.find`` over its
-occurrences. A phrase string that serves facts of two languages with different boundary rules is
-one automaton pattern with two rules, confirmed separately.
+Engines (``MatchSettings.engine``; both give the same pairs, the tests compare them). The
+distinct normalised phrases of every language form one automaton, one pass per batch, no
+per-phrase scan; a phrase string that serves facts of two languages with different boundary
+rules is one pattern with two rules, confirmed separately.
+
+* ``compiled`` (default): :mod:`pipelines.core.automaton`, numba loops over the whole batch that
+  normalise (exactly as ``unicodedata``), walk a deterministic Aho-Corasick automaton over the
+  UTF-8 bytes and check each occurrence's boundaries on the neighbouring code points.
+* ``python``: :func:`normalise_many`, then the patterns occurring in each document as
+  substrings from a Hyperscan literal database when the package is installed, else polars
+  ``str.extract_many`` (Aho-Corasick, Rust, overlapping matches); the candidates that need a
+  boundary are confirmed on the document itself with ``str.find`` over their occurrences (a
+  document usually holds few distinct candidates). It serves where numba is missing or the
+  normalisation is not NFKC, NFC or none.
 
 Phrases with their own boundaries. ``PhraseSet.build(..., boundaries=False)`` takes each phrase
 exactly as given (not stripped) and matches it as any substring: for a caller that has put the
