@@ -220,14 +220,21 @@ def _normalise_kernel(texts, n_chars, info, lower, rep_off, rep_bytes, check):
         i = 0
         while i < stop:
             cp = _get_code_point(text, i)
-            if cp < 0x80:
-                out[w] = lower[cp]
-                last_boundary = i
-                last_boundary_out = w
-                w += 1
-                i += 1
+            if cp < 0x80:  # a run of ASCII: one image each, every one a boundary
+                while True:
+                    out[w] = lower[cp]
+                    w += 1
+                    i += 1
+                    if i == stop:
+                        break
+                    cp = _get_code_point(text, i)
+                    if cp >= 0x80:
+                        break
+                last_boundary = i - 1
+                last_boundary_out = w - 1
                 prev_ccc = 0
-                continue
+                if i == stop:
+                    break
             bits = info[cp]
             if check and bits >> 15:
                 fc = (bits >> 16) & 0xFF
