@@ -44,10 +44,9 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Iterable, Literal, Sequence
 
-import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -270,7 +269,7 @@ class PhraseSet:
         ranges = self._classes.ranges
         tables = automaton.norm_tables(s.normalisation, s.casefold, ranges)
         bits = [sum(automaton.RULE_BITS[r] for r in {rule for rule, _ in rules}) for rules in self.rules]
-        return automaton.CompiledMatcher(self.patterns, bits, tables, lambda text: normalise(text, s))
+        return automaton.CompiledMatcher(self.patterns, bits, tables, partial(normalise, settings=s))
 
     @cached_property
     def _classes(self) -> "CharClasses":
