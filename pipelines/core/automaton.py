@@ -1,30 +1,31 @@
 """The compiled matcher behind :class:`pipelines.core.phrases.PhraseSet`: normalisation, one
-automaton pass and the boundary rules over the UTF-8 bytes of a whole batch, in numba.
+automaton pass and the boundary rules over a whole batch of documents, in numba.
 
-It gives exactly what the Python path of :mod:`pipelines.core.phrases` gives (the tests compare
-the two on every script), only faster: the Python path normalises each document with
-``unicodedata``, finds candidates with Hyperscan or polars and confirms each boundary with
+It gives exactly what the Python engine of :mod:`pipelines.core.phrases` gives (the tests compare
+the two on fuzzed text of every script), only faster: the Python engine normalises each document
+with ``unicodedata``, finds candidates with Hyperscan or polars and confirms each boundary with
 ``str.find``; here three compiled loops do it all per batch.
 
 1. **Normalisation, per code point.** :class:`NormTables` holds, for every code point, its image
-   under the settings' normalisation and casefold (``normalise(chr(cp))``). For a text whose
-   characters cannot interact, the normalised text is the concatenation of these images. They
-   can interact in two ways only: canonical composition (a character that can be the second of
-   a composed pair, such as a combining accent or a Hangul vowel jamo, after another character)
-   and canonical reordering (a combining mark after one of higher combining class). The kernel
-   watches for both; a document where either may happen (rare outside decomposed text) is
-   normalised by ``unicodedata`` instead, so the result is always exact.
+   under the settings' normalisation and casefold (``normalise(chr(cp))``). The kernel reads the
+   Python strings in place and writes the images as UTF-8. For characters that cannot interact
+   the normalised text is the concatenation of their images; they interact in two ways only:
+   canonical composition (a character that can be the second of a composed pair, such as a
+   combining accent or a Hangul vowel jamo, after another character) and canonical reordering (a
+   combining mark after one of higher combining class). Where either may happen the kernel cuts
+   a window from the last boundary character before it to the next one after it; ``unicodedata``
+   normalises the window and its image is spliced in, so the result is always exact.
 2. **Matching.** The distinct normalised patterns form one Aho-Corasick automaton over bytes,
    made deterministic (a dense transition table over the byte classes the patterns use, about 90
-   MB for the 12,657 KLAR patterns). Every occurrence of every pattern is seen, overlapping ones
-   included.
+   MB for the 12,657 KLAR patterns), walked by four lanes side by side. Every occurrence of every
+   pattern is seen, overlapping ones included.
 3. **Boundaries.** An occurrence counts for a rule (``substring``, ``both``, ``start``) when the
    code points around it allow it: the character before the start and after the end must not be
    word characters (:meth:`CharClasses.is_word`, tabulated per code point). Per document each
-   (pattern, rule) is reported once.
+   pattern is reported once, with the rules one of its occurrences satisfies.
 
-The kernels compile on first use (a few seconds) and are cached on disk next to this file
-(numba's ``cache=True``), so later processes and Ray workers load them.
+The kernels compile on first use (15-20 s) and are cached on disk next to this file (numba's
+``cache=True``), so later processes and Ray workers load them (under a second).
 """
 
 from __future__ import annotations
