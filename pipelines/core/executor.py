@@ -289,6 +289,12 @@ class Executor:
         for i in todo:
             run_source_unit(step, work, i, on_bytes=lambda n: progress.advance(step.name, n))
 
+    def _map_units(self, step: SourceStep, work: Path, todo: list[int], progress: Progress) -> None:
+        """One task per input file through :meth:`map_tasks`; the progress bar advances by a
+        file's size when it is done."""
+        sizes = {f"u{i:05d}": step.units[i].size for i in todo}
+        self.map_tasks(run_source_unit, [(step, work, i) for i in todo], lambda key: progress.advance(step.name, sizes[key]))
+
 
 class LocalExecutor(Executor):
     """Runs tasks in this process, or in ``workers`` spawned processes."""
@@ -307,6 +313,12 @@ class LocalExecutor(Executor):
         futures = [self._workers().submit(fn, *args) for args in calls]
         for fut in cf.as_completed(futures):
             on_done(fut.result())
+
+    def _run_source(self, step: SourceStep, work: Path, todo: list[int], progress: Progress) -> None:
+        if step.parallel_units and self.workers > 1 and len(todo) > 1:
+            self._map_units(step, work, todo, progress)
+        else:
+            super()._run_source(step, work, todo, progress)
 
     def _workers(self) -> cf.ProcessPoolExecutor:
         # One pool for the whole run: starting Python and importing polars costs seconds per

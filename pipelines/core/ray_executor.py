@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from pipelines.core.errors import CorpusforgeError
-from pipelines.core.executor import Executor, StepOutcome, run_source_unit
+from pipelines.core.executor import Executor, StepOutcome
 from pipelines.core.progress import NO_PROGRESS, Progress
 from pipelines.core.step import Pipeline, SourceStep, Step
 
@@ -108,8 +108,7 @@ class RayExecutor(Executor):
         step = dataclasses.replace(
             step, units=tuple(dataclasses.replace(u, path=str(Path(u.path).resolve())) for u in step.units)
         )
-        sizes = {f"u{i:05d}": step.units[i].size for i in todo}
-        self.map_tasks(run_source_unit, [(step, work, i) for i in todo], lambda key: progress.advance(step.name, sizes[key]))
+        self._map_units(step, work, todo, progress)
 
     def close(self) -> None:
         if self._started and self._ray.is_initialized():

@@ -90,6 +90,12 @@ class SourceStep:
 
     ``read`` is ``read(unit, params, emitter)``; each unit is finished or redone as a whole, so
     an interrupted run resumes at the first unfinished file.
+
+    ``parallel_units``: a unit's read is heavy single-threaded work of its own (counting the
+    facts of a corpus shard), so a local executor with several workers reads that many units
+    at once, one per worker process. Otherwise it reads them one after another in its own
+    process (Arrow parses each file with its own threads). The Ray executor always runs one task
+    per unit. Not part of the fingerprint: it changes where units are read, not what they give.
     """
 
     name: str
@@ -101,6 +107,7 @@ class SourceStep:
     units: tuple[SourceUnit, ...]
     partitions: int
     params: Any = None
+    parallel_units: bool = False
 
     @property
     def inputs(self) -> tuple[Input, ...]:

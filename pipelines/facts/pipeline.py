@@ -217,6 +217,7 @@ def facts_pipeline(inputs: FactsInputs, settings: FactsSettings) -> Pipeline:
         units=inputs.shards,
         partitions=1,
         params=params,
+        parallel_units=True,  # each shard's count is single-threaded: one shard per worker process
     )
     merge = MapStep(
         name=FINAL_STEP,
