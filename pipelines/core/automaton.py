@@ -537,17 +537,17 @@ def _scan_kernel(buf, starts, ends, byte_class, table, stride, term, dict_link, 
             i3 += 1
             if (t0 | t1 | t2 | t3) & 1:
                 if t0 & 1:
-                    n_out[0] = _emit(s0 // stride, d[0], starts[d[0]], e[0], i0, buf, term, dict_link, pat_len, pat_rules,
-                                     word, seen[0], slot[0], o_doc[0], o_pat[0], o_bits[0], n_out[0])
+                    _emit_lane(0, s0 // stride, i0, d, e, starts, buf, term, dict_link, pat_len, pat_rules, word, seen, slot,
+                               o_doc, o_pat, o_bits, n_out)
                 if t1 & 1:
-                    n_out[1] = _emit(s1 // stride, d[1], starts[d[1]], e[1], i1, buf, term, dict_link, pat_len, pat_rules,
-                                     word, seen[1], slot[1], o_doc[1], o_pat[1], o_bits[1], n_out[1])
+                    _emit_lane(1, s1 // stride, i1, d, e, starts, buf, term, dict_link, pat_len, pat_rules, word, seen, slot,
+                               o_doc, o_pat, o_bits, n_out)
                 if t2 & 1:
-                    n_out[2] = _emit(s2 // stride, d[2], starts[d[2]], e[2], i2, buf, term, dict_link, pat_len, pat_rules,
-                                     word, seen[2], slot[2], o_doc[2], o_pat[2], o_bits[2], n_out[2])
+                    _emit_lane(2, s2 // stride, i2, d, e, starts, buf, term, dict_link, pat_len, pat_rules, word, seen, slot,
+                               o_doc, o_pat, o_bits, n_out)
                 if t3 & 1:
-                    n_out[3] = _emit(s3 // stride, d[3], starts[d[3]], e[3], i3, buf, term, dict_link, pat_len, pat_rules,
-                                     word, seen[3], slot[3], o_doc[3], o_pat[3], o_bits[3], n_out[3])
+                    _emit_lane(3, s3 // stride, i3, d, e, starts, buf, term, dict_link, pat_len, pat_rules, word, seen, slot,
+                               o_doc, o_pat, o_bits, n_out)
         i[0], i[1], i[2], i[3] = i0, i1, i2, i3
         s[0], s[1], s[2], s[3] = s0, s1, s2, s3
         for l in range(4):
@@ -576,6 +576,14 @@ def _scan_kernel(buf, starts, ends, byte_class, table, stride, term, dict_link, 
         out_bits[w : w + ln] = lb[:ln]
         w += ln
     return out_doc, out_pat, out_bits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _emit_lane(l, state, end, d, e, starts, buf, term, dict_link, pat_len, pat_rules, word, seen, slot, o_doc, o_pat, o_bits,
+               n_out):
+    """:func:`_emit` for lane ``l`` of :func:`_scan_kernel` (its document, outputs and count)."""
+    n_out[l] = _emit(state, d[l], starts[d[l]], e[l], end, buf, term, dict_link, pat_len, pat_rules, word,
+                     seen[l], slot[l], o_doc[l], o_pat[l], o_bits[l], n_out[l])
 
 
 @njit(cache=True, nogil=True)

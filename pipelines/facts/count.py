@@ -100,8 +100,9 @@ class FactCounter:
         self.compiled = phrases.compiled
         if self.compiled is None:
             return
-        fact_of = sides.sort("phrase").get_column("fact_id").to_numpy()
-        side_of = sides.sort("phrase").get_column("side").to_numpy().astype(np.int8)
+        by_phrase = sides.sort("phrase")  # phrase ids are 0..n-1: row = phrase id
+        fact_of = by_phrase.get_column("fact_id").to_numpy()
+        side_of = by_phrase.get_column("side").to_numpy().astype(np.int8)
         self.fact_ids, fact_index = np.unique(fact_of, return_inverse=True)
         entries = [(k, RULE_BITS[rule], pid) for k, rules in enumerate(phrases.rules) for rule, pid in rules]
         entry_k = np.fromiter((e[0] for e in entries), dtype=np.int64, count=len(entries))
