@@ -39,16 +39,11 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 
-try:  # numba is a dependency; without it (a stripped install) the Python path serves
-    import numba
-    from numba import njit
+from pipelines.core.jit import njit, numba, put_utf8
+
+if numba is not None:
     from numba.core.errors import NumbaPendingDeprecationWarning
     from numba.cpython.unicode import _get_code_point
-except ImportError:  # pragma: no cover - exercised only without numba
-    numba = None
-
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
-        return (lambda f: f) if not args or not callable(args[0]) else args[0]
 
 
 RULE_BITS = {"substring": 1, "both": 2, "start": 4}
@@ -162,26 +157,6 @@ def _decode(buf, i):
             | ((np.int64(buf[i + 2]) & 0x3F) << 6) | (np.int64(buf[i + 3]) & 0x3F)), 4
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _put_cp(out, w, cp):
-    """Write ``cp`` as UTF-8 at ``out[w]`` (a lone surrogate as its three bytes, as
-    ``surrogatepass`` does); returns the new ``w``."""
-    if cp < 0x800:
-        out[w] = 0xC0 | (cp >> 6)
-        out[w + 1] = 0x80 | (cp & 0x3F)
-        return w + 2
-    if cp < 0x10000:
-        out[w] = 0xE0 | (cp >> 12)
-        out[w + 1] = 0x80 | ((cp >> 6) & 0x3F)
-        out[w + 2] = 0x80 | (cp & 0x3F)
-        return w + 3
-    out[w] = 0xF0 | (cp >> 18)
-    out[w + 1] = 0x80 | ((cp >> 12) & 0x3F)
-    out[w + 2] = 0x80 | ((cp >> 6) & 0x3F)
-    out[w + 3] = 0x80 | (cp & 0x3F)
-    return w + 4
-
-
 @njit(cache=True, nogil=True)
 def _normalise_kernel(texts, n_chars, info, lower, rep_off, rep_bytes, check):
     """Normalise each text (Python strings, read in place: no UTF-8 copy first) code point by
@@ -265,7 +240,7 @@ def _normalise_kernel(texts, n_chars, info, lower, rep_off, rep_bytes, check):
                 if cp >= 0x10000 and w + 4 + 3 * (left - i - 1) > capacity:
                     fits = False
                     break
-                w = _put_cp(out, w, cp)
+                w = put_utf8(out, w, cp)
             else:
                 lo = rep_off[r - 1]
                 hi = rep_off[r]

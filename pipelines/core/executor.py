@@ -29,7 +29,7 @@ from pipelines.core.faults import fault_point
 from pipelines.core.fileio import atomic_write_json, atomic_write_parquet, read_json, sha256_json
 from pipelines.core.progress import NO_PROGRESS, Progress  # noqa: F401 (re-exported)
 from pipelines.core.stage import PROGRESS, REJECTS, StageStore, part_dir
-from pipelines.core.step import MapStep, Pipeline, SourceStep, Step, StepResult
+from pipelines.core.step import MapStep, Pipeline, SourceStep, SplitRows, Step, StepResult
 from schemas.rejects import REJECTS as REJECTS_TABLE
 
 # --------------------------------------------------------------------------- fingerprints
@@ -109,16 +109,22 @@ class _FileEmitter:
         self.on_bytes = on_bytes
         self.outputs = {o.name: o for o in step.outputs}
 
-    def emit(self, output: str, df: pl.DataFrame) -> None:
-        out = self.outputs[output]
-        df = out.conform(self.step.name, df)
-        self.report.rows_out[output] = self.report.rows_out.get(output, 0) + df.height
+    def split(self, output: str, df: pl.DataFrame) -> SplitRows:
+        df = self.outputs[output].conform(self.step.name, df)
         if df.height == 0:
-            return
+            return SplitRows(output, 0, (), 0)
         parts = self.step.partition_by(df, self.step.partitions)
-        for (p,), sub in df.with_columns(parts.alias("__part")).partition_by("__part", as_dict=True, maintain_order=True).items():
-            self.buffers.setdefault((output, int(p)), []).append(sub.drop("__part"))
-        self.buffered_bytes += df.estimated_size()
+        cut = df.with_columns(parts.alias("__part")).partition_by("__part", as_dict=True, maintain_order=True)
+        return SplitRows(output, df.height, tuple((int(p), sub.drop("__part")) for (p,), sub in cut.items()), df.estimated_size())
+
+    def emit(self, output: str, df: pl.DataFrame | SplitRows) -> None:
+        rows = df if isinstance(df, SplitRows) else self.split(output, df)
+        if rows.output != output:
+            raise StepOutputError(f"step {self.step.name!r}: rows split for output {rows.output!r} were emitted as {output!r}")
+        self.report.rows_out[output] = self.report.rows_out.get(output, 0) + rows.height
+        for p, sub in rows.parts:
+            self.buffers.setdefault((output, p), []).append(sub)
+        self.buffered_bytes += rows.nbytes
         if self.buffered_bytes >= FLUSH_BYTES:  # memory stays bounded whatever the file size
             self.flush()
 

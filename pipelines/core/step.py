@@ -75,10 +75,26 @@ class SourceUnit:
     size: int
 
 
-class Emitter(Protocol):
-    """What a source step writes through; provided by the executor."""
+@dataclass(frozen=True)
+class SplitRows:
+    """Rows of one output already conformed and cut by partition (:meth:`Emitter.split`)."""
 
-    def emit(self, output: str, df: pl.DataFrame) -> None: ...
+    output: str
+    height: int
+    parts: tuple[tuple[int, pl.DataFrame], ...]
+    nbytes: int
+
+
+class Emitter(Protocol):
+    """What a source step writes through; provided by the executor.
+
+    ``split`` conforms rows to the output's schema and cuts them by partition without touching
+    the emitter's state, so a reader that parses on several threads can do that work there and
+    hand the result to ``emit`` (which must be called from one thread).
+    """
+
+    def emit(self, output: str, df: pl.DataFrame | SplitRows) -> None: ...
+    def split(self, output: str, df: pl.DataFrame) -> SplitRows: ...
     def reject(self, df: pl.DataFrame) -> None: ...
     def count(self, key: str, n: int = 1) -> None: ...
     def advance(self, n_bytes: int) -> None: ...

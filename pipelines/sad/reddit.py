@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from pipelines.core.errors import TruncatedInputError
 from pipelines.core.readers import LineChunk, TruncatedTail, iter_line_chunks, map_chunks_in_order, parse_ndjson
-from pipelines.core.step import Emitter, SourceUnit
+from pipelines.core.step import Emitter, SourceUnit, SplitRows
 from pipelines.sad.settings import SadSettings
 
 DUMP_SCHEMA = pa.schema(
@@ -87,7 +87,10 @@ def read_reddit_file(unit: SourceUnit, settings: SadSettings, out: Emitter) -> N
     def parse(item: LineChunk | TruncatedTail) -> _ParsedBatch | TruncatedTail:
         if isinstance(item, TruncatedTail):
             return item
-        return _parse_batch(item, src, subreddit, use_threads=threads <= 1)
+        batch = _parse_batch(item, src, subreddit, use_threads=threads <= 1)
+        if batch.nodes is not None:  # conformed and cut by partition here, on the parsing thread
+            batch.nodes = out.split("nodes", batch.nodes)
+        return batch
 
     for batch in map_chunks_in_order(parse, iter_line_chunks(path, sources.chunk_bytes, on_compressed=out.advance, max_expansion=sources.max_expansion), threads):
         if isinstance(batch, TruncatedTail):
@@ -121,7 +124,7 @@ def read_reddit_file(unit: SourceUnit, settings: SadSettings, out: Emitter) -> N
 class _ParsedBatch:
     lines: int
     coerced: int
-    nodes: pl.DataFrame | None
+    nodes: pl.DataFrame | SplitRows | None
     rejects: list[pl.DataFrame]
 
 
