@@ -23,6 +23,10 @@ from pipelines.core.text import (
 )
 
 
+def test_whitespace_chars_are_exactly_what_str_isspace_accepts():
+    assert WHITESPACE_CHARS == "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+
+
 def test_rust_whitespace_is_python_whitespace_minus_ascii_separators():
     chars = pl.Series([chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF])
     rust = set(chars.filter(chars.str.contains(r"^\s$")).to_list())
