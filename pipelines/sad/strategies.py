@@ -49,27 +49,42 @@ def _score_columns(text: pl.Expr) -> list[pl.Expr]:
     ]
 
 
-def _suggestion_exprs(threshold: float) -> list[pl.Expr]:
+def suggestion_for(picked: set[int]) -> list[int]:
+    """The suggested strategies (indices) when those in ``picked`` reach the threshold."""
+    statement = STRATEGIES.index("Statement")
+    return sorted(picked) if picked - {statement} else [statement]
+
+
+# every combination of strategies at or above the threshold (a bit each) -> the suggestion
+_BY_MASK = pl.DataFrame(
+    {
+        "_mask": list(range(1 << len(STRATEGIES))),
+        "suggested_strategies": [suggestion_for({i for i in range(len(STRATEGIES)) if m >> i & 1}) for m in range(1 << len(STRATEGIES))],
+    },
+    schema={"_mask": pl.Int32, "suggested_strategies": pl.List(pl.Int64)},
+)
+
+
+def _suggest(scored: pl.DataFrame, threshold: float) -> pl.DataFrame:
+    """Suggestions from the ``_score_*`` columns: a bit mask per row, looked up in a table of the
+    32 combinations (list expressions per row cost ten times more)."""
     scores = {n: pl.col(f"_score_{n}") for n in STRATEGIES}
-    picked = pl.concat_list([pl.when(scores[n] >= threshold).then(pl.lit(i)) for i, n in enumerate(STRATEGIES)])
-    others = pl.sum_horizontal([(scores[n] >= threshold).cast(pl.Int32) for n in STRATEGIES if n != "Statement"])
-    statement_only = pl.concat_list([pl.lit(STRATEGIES.index("Statement"))])
-    suggested = pl.when(others == 0).then(statement_only).otherwise(picked.list.drop_nulls())
-    return [
-        suggested.cast(pl.List(pl.Int64)).alias("suggested_strategies"),
-        pl.struct([scores[n].round(4).alias(n.lower()) for n in STRATEGIES]).alias("suggestion_scores"),
-        pl.lit(SOURCE).alias("suggestion_source"),
-    ]
+    mask = pl.sum_horizontal([(scores[n] >= threshold).cast(pl.Int32) * (1 << i) for i, n in enumerate(STRATEGIES)])
+    return (
+        scored.with_columns(
+            mask.alias("_mask"),
+            pl.struct([scores[n].round(4).alias(n.lower()) for n in STRATEGIES]).alias("suggestion_scores"),
+            pl.lit(SOURCE).alias("suggestion_source"),
+        )
+        .join(_BY_MASK, on="_mask", how="left", maintain_order="left")
+        .drop("_mask", *[f"_score_{n}" for n in STRATEGIES])
+    )
 
 
 def suggest_strategies(frames: dict[str, pl.DataFrame], settings: SadSettings) -> StepResult:
     utterances = frames["utterances"]
     # scores first, as columns, so that each cue regex runs once per utterance
-    out = (
-        utterances.with_columns(_score_columns(pl.col("text")))
-        .with_columns(_suggestion_exprs(settings.suggester.threshold))
-        .drop([f"_score_{n}" for n in STRATEGIES])
-    )
+    out = _suggest(utterances.with_columns(_score_columns(pl.col("text"))), settings.suggester.threshold)
     counts = out.select(pl.col("suggested_strategies").explode().value_counts()).unnest("suggested_strategies")
     counters = {f"suggested_{STRATEGIES[int(v)]}": int(c) for v, c in counts.iter_rows() if v is not None}
     return StepResult({"utterances": out}, None, counters)

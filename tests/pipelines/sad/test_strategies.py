@@ -41,3 +41,18 @@ def test_scores_grow_with_cues_and_threshold_applies():
     assert out["suggestion_scores"][0]["causality"] == 0.875  # 1 - 0.5 ** 3
     strict = _suggest(threshold=0.8)
     assert strict["c"] == ["Statement"]  # two cues score 0.75 < 0.8: only the Statement fallback remains
+
+
+def test_suggestions_follow_the_scores_row_by_row():
+    """Every row's suggestion is the strategies at or above the threshold, or Statement alone
+    when none but Statement is; rows keep their order (the lookup is a join)."""
+    texts = [t * k for t in TEXTS.values() for k in (1, 2, 3)] + ["", "Because since thus? Like e.g. it is."]
+    utt = pl.DataFrame({"utterance_id": [f"u{i}" for i in range(len(texts))], "text": texts})
+    for threshold in (0.0, 0.5, 0.75, 0.9, 1.0):
+        out = suggest_strategies({"utterances": utt}, SadSettings(suggester=SadSuggester(threshold=threshold))).outputs["utterances"]
+        assert out["utterance_id"].to_list() == utt["utterance_id"].to_list()
+        for row in out.iter_rows(named=True):
+            above = [i for i, n in enumerate(STRATEGIES) if row["suggestion_scores"][n.lower()] >= threshold]
+            statement = STRATEGIES.index("Statement")
+            expected = above if [i for i in above if i != statement] else [statement]
+            assert row["suggested_strategies"] == expected, (threshold, row["text"])
