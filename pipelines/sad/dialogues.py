@@ -15,12 +15,14 @@ The rules (each a setting in :class:`pipelines.sad.settings.SadRules`):
    the expected speaker continues its own branch; each maximal chain of at least
    ``min_utterances`` utterances is one example whose last utterance is the target.
 
-The chain walk is vectorised: one join per tree level over the frontier of open chains.
+The chain walk is vectorised: one numpy step per tree level over the frontier of open chains.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from pipelines.core.step import StepResult
 from pipelines.core.text import (
@@ -192,45 +194,98 @@ def build_dialogues(frames: dict[str, pl.DataFrame], settings: SadSettings) -> S
     return StepResult({"utterances": utterances, "dialogues": dialogues, "topics": topics}, rej, counters)
 
 
+_CHAINS_SCHEMA = {"node_id": pl.String, "submission_id": pl.String, "op": pl.String, "challenger": pl.String, "path": pl.List(pl.String)}
+
+
 def _walk_chains(valid: pl.DataFrame, min_utterances: int, counters: dict[str, int]) -> pl.DataFrame:
-    roots = valid.filter(pl.col("is_submission"))
-    children = valid.filter(~pl.col("is_submission")).select(
-        pl.col("node_id").alias("child_id"), pl.col("parent_id").alias("child_parent"), pl.col("author").alias("child_author")
+    """Every maximal OP/challenger chain of at least ``min_utterances`` utterances.
+
+    One step per tree level over the frontier of open chains, on row numbers (numpy): the
+    children of each frontier node come from an index of children sorted by parent; a chain
+    ends where no child by the expected speaker continues it. A chain follows tree edges, so its
+    path is its last node's ancestors, rebuilt at the end from parent row numbers.
+    """
+    n = valid.height
+    ids = valid.get_column("node_id")
+    row_of = ids.to_frame().with_row_index("_row")
+    parent = (
+        valid.select("parent_id")
+        .join(row_of, left_on="parent_id", right_on="node_id", how="left", maintain_order="left")
+        .get_column("_row")
+        .fill_null(-1)
+        .cast(pl.Int64)
+        .to_numpy()
+        .copy()
     )
-    frontier = roots.select(
-        "node_id",
-        "submission_id",
-        pl.col("author").alias("op"),
-        pl.lit(None, dtype=pl.String).alias("challenger"),
-        pl.concat_list(pl.col("node_id")).alias("path"),
-    )
-    finished: list[pl.DataFrame] = []
-    short = 0
+    is_root = valid.get_column("is_submission").to_numpy()
+    parent[is_root] = -1
+    author = valid.select(pl.col("author").cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1)).to_series().to_numpy()
+    # children sorted by parent: those of row r are kids[start[r]:start[r + 1]]
+    is_child = parent >= 0
+    child_rows = np.flatnonzero(is_child)
+    kids = child_rows[np.argsort(parent[child_rows], kind="stable")]
+    start = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(parent[child_rows], minlength=n), out=start[1:])
+
+    frontier = np.flatnonzero(is_root)
+    root = frontier.copy()
+    challenger = np.full(frontier.size, -1, dtype=np.int64)  # row of the challenger's first turn
+    ends: list[np.ndarray] = []
+    roots: list[np.ndarray] = []
+    challengers: list[np.ndarray] = []
+    lengths: list[int] = []
     depth = 0
-    while frontier.height:
+    while frontier.size:
         depth += 1
-        joined = frontier.join(children, left_on="node_id", right_on="child_parent", how="inner")
+        count = start[frontier + 1] - start[frontier]
+        owner = np.repeat(np.arange(frontier.size), count)  # frontier position of each child
+        first = np.repeat(start[frontier] - (np.cumsum(count) - count), count)
+        child = kids[first + np.arange(owner.size)]
+        speaker = author[child]
         if depth == 1:  # the challenger is whoever opens the branch, as long as it is not OP
-            joined = joined.filter(pl.col("child_author") != pl.col("op")).with_columns(pl.col("child_author").alias("challenger"))
-        elif depth % 2 == 0:
-            joined = joined.filter(pl.col("child_author") == pl.col("op"))
+            ok = (speaker >= 0) & (author[root[owner]] >= 0) & (speaker != author[root[owner]])
+            next_challenger = child
         else:
-            joined = joined.filter(pl.col("child_author") == pl.col("challenger"))
-        ended = frontier.join(joined.select(pl.col("node_id").unique()), on="node_id", how="anti")
-        long_enough = ended["path"].list.len() >= min_utterances
-        short += int((~long_enough).sum())
-        finished.append(ended.filter(long_enough))
-        frontier = joined.select(
-            pl.col("child_id").alias("node_id"),
-            "submission_id",
-            "op",
-            "challenger",
-            pl.concat_list(pl.col("path"), pl.col("child_id")).alias("path"),
-        )
-    counters["chains_too_short"] = short
+            expected = author[root[owner]] if depth % 2 == 0 else author[challenger[owner]]
+            ok = (speaker >= 0) & (speaker == expected)
+            next_challenger = challenger[owner]
+        continued = np.zeros(frontier.size, dtype=bool)
+        continued[owner[ok]] = True
+        ends.append(frontier[~continued])
+        roots.append(root[~continued])
+        challengers.append(challenger[~continued])
+        lengths.append(depth)
+        frontier, root, challenger = child[ok], root[owner[ok]], next_challenger[ok]
     counters["max_depth"] = depth - 1
-    schema = {"node_id": pl.String, "submission_id": pl.String, "op": pl.String, "challenger": pl.String, "path": pl.List(pl.String)}
-    return pl.concat(finished) if finished else pl.DataFrame(schema=schema)
+    if not ends:
+        counters["chains_too_short"] = 0
+        return pl.DataFrame(schema=_CHAINS_SCHEMA)
+    size = np.concatenate([np.full(e.size, length, dtype=np.int64) for e, length in zip(ends, lengths)])
+    end, root, challenger = np.concatenate(ends), np.concatenate(roots), np.concatenate(challengers)
+    keep = size >= min_utterances
+    counters["chains_too_short"] = int((~keep).sum())
+    end, root, challenger, size = end[keep], root[keep], challenger[keep], size[keep]
+    # paths: fill each chain's slots from its last node up through the parents
+    offsets = np.zeros(end.size + 1, dtype=np.int64)
+    np.cumsum(size, out=offsets[1:])
+    flat = np.empty(int(offsets[-1]), dtype=np.int64)
+    node = end.copy()
+    for k in range(int(size.max()) if size.size else 0):
+        active = size > k
+        flat[offsets[:-1][active] + size[active] - 1 - k] = node[active]
+        node[active] = parent[node[active]]
+    path = pl.from_arrow(pa.LargeListArray.from_arrays(pa.array(offsets), ids.gather(pl.Series(flat)).to_arrow()))
+    authors = valid.get_column("author")
+    return pl.DataFrame(
+        {
+            "node_id": ids.gather(pl.Series(end)),
+            "submission_id": valid.get_column("submission_id").gather(pl.Series(end)),
+            "op": authors.gather(pl.Series(root)),
+            "challenger": authors.gather(pl.Series(np.where(challenger >= 0, challenger, 0))).set(pl.Series(challenger < 0), None),
+            "path": path,
+        },
+        schema=_CHAINS_SCHEMA,
+    )
 
 
 def _assemble_dialogues(chains: pl.DataFrame, utterances: pl.DataFrame, valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
