@@ -24,7 +24,6 @@ import pyarrow as pa
 import pyarrow.json as pajson
 import zstandard
 
-from pipelines.core import jsonscan
 from pipelines.core.errors import InputError
 from pipelines.core.text import repair_surrogates
 
@@ -414,6 +413,8 @@ def parse_ndjson(chunk: LineChunk, schema: pa.Schema, use_threads: bool = True) 
     """
     data = chunk.data
     lines = np.arange(chunk.first_line, chunk.first_line + chunk.n_lines, dtype=np.int64)
+    from pipelines.core import jsonscan  # imports numba: only processes that parse JSON lines pay for it
+
     if jsonscan.supports(schema):  # the ordinary chunk (blank lines and \r included in "not ordinary")
         table = jsonscan.scan_ndjson(data, chunk.n_lines, schema)
         if table is not None:
