@@ -20,6 +20,8 @@ The chain walk is vectorised: one numpy step per tree level over the frontier of
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -159,15 +161,13 @@ def build_dialogues(frames: dict[str, pl.DataFrame], settings: SadSettings) -> S
     counters["valid_comments"] = valid.height - counters["valid_submissions"]
 
     # 6. chains, one tree level per iteration
-    chains = _walk_chains(valid, rules.min_utterances, counters)
-    used = chains.select(pl.col("path").alias("utterance_id")).explode("utterance_id").unique()
-    counters["valid_comments_unused"] = (
-        valid.filter(~pl.col("is_submission")).join(used, left_on="node_id", right_on="utterance_id", how="anti").height
-    )
-
+    chains, walk = _walk_chains(valid, rules.min_utterances, counters)
+    counters["valid_comments_unused"] = int((~walk.used & ~valid.get_column("is_submission").to_numpy()).sum())
+    rows = pl.Series(np.flatnonzero(walk.used))
+    op = valid.get_column("author").gather(pl.Series(walk.root[rows.to_numpy()])).alias("op")
     utterances = (
-        valid.join(used, left_on="node_id", right_on="utterance_id", how="semi")
-        .join(chains.select("submission_id", "op").unique(), on="submission_id", how="left")
+        valid[rows]
+        .with_columns(op, pl.Series("depth", walk.depth[rows.to_numpy()], dtype=pl.Int32))
         .with_columns(
             pl.when(pl.col("author") == pl.col("op")).then(OP).otherwise(CHALLENGER).cast(pl.Int64).alias("stance"),
         )
@@ -181,10 +181,11 @@ def build_dialogues(frames: dict[str, pl.DataFrame], settings: SadSettings) -> S
             "n_words",
             "created_utc",
             "author",
+            "depth",
         )
     )
     dialogues, topics = _assemble_dialogues(chains, utterances, valid)
-    utterances = utterances.join(_depths(dialogues), on="utterance_id", how="left").sort("utterance_id")
+    utterances = utterances.sort("utterance_id")
     utterances = utterances.with_columns(
         pl.lit(None, dtype=pl.List(pl.Int64)).alias("strategies"), pl.lit(None, dtype=pl.String).alias("strategies_source")
     )
@@ -197,7 +198,16 @@ def build_dialogues(frames: dict[str, pl.DataFrame], settings: SadSettings) -> S
 _CHAINS_SCHEMA = {"node_id": pl.String, "submission_id": pl.String, "op": pl.String, "challenger": pl.String, "path": pl.List(pl.String)}
 
 
-def _walk_chains(valid: pl.DataFrame, min_utterances: int, counters: dict[str, int]) -> pl.DataFrame:
+@dataclass(frozen=True)
+class _Walk:
+    """Per row of ``valid``: on a kept chain (``used``), its tree depth and its root's row."""
+
+    used: np.ndarray
+    depth: np.ndarray
+    root: np.ndarray
+
+
+def _walk_chains(valid: pl.DataFrame, min_utterances: int, counters: dict[str, int]) -> tuple[pl.DataFrame, _Walk]:
     """Every maximal OP/challenger chain of at least ``min_utterances`` utterances.
 
     One step per tree level over the frontier of open chains, on row numbers (numpy): the
@@ -229,6 +239,8 @@ def _walk_chains(valid: pl.DataFrame, min_utterances: int, counters: dict[str, i
 
     frontier = np.flatnonzero(is_root)
     root = frontier.copy()
+    depth_of = np.full(n, -1, dtype=np.int32)
+    root_of = np.full(n, -1, dtype=np.int64)
     challenger = np.full(frontier.size, -1, dtype=np.int64)  # row of the challenger's first turn
     ends: list[np.ndarray] = []
     roots: list[np.ndarray] = []
@@ -236,6 +248,8 @@ def _walk_chains(valid: pl.DataFrame, min_utterances: int, counters: dict[str, i
     lengths: list[int] = []
     depth = 0
     while frontier.size:
+        depth_of[frontier] = depth
+        root_of[frontier] = root
         depth += 1
         count = start[frontier + 1] - start[frontier]
         owner = np.repeat(np.arange(frontier.size), count)  # frontier position of each child
@@ -257,9 +271,10 @@ def _walk_chains(valid: pl.DataFrame, min_utterances: int, counters: dict[str, i
         lengths.append(depth)
         frontier, root, challenger = child[ok], root[owner[ok]], next_challenger[ok]
     counters["max_depth"] = depth - 1
+    used = np.zeros(n, dtype=bool)
     if not ends:
         counters["chains_too_short"] = 0
-        return pl.DataFrame(schema=_CHAINS_SCHEMA)
+        return pl.DataFrame(schema=_CHAINS_SCHEMA), _Walk(used, depth_of, root_of)
     size = np.concatenate([np.full(e.size, length, dtype=np.int64) for e, length in zip(ends, lengths)])
     end, root, challenger = np.concatenate(ends), np.concatenate(roots), np.concatenate(challengers)
     keep = size >= min_utterances
@@ -275,8 +290,9 @@ def _walk_chains(valid: pl.DataFrame, min_utterances: int, counters: dict[str, i
         flat[offsets[:-1][active] + size[active] - 1 - k] = node[active]
         node[active] = parent[node[active]]
     path = pl.from_arrow(pa.LargeListArray.from_arrays(pa.array(offsets), ids.gather(pl.Series(flat)).to_arrow()))
+    used[flat] = True
     authors = valid.get_column("author")
-    return pl.DataFrame(
+    chains = pl.DataFrame(
         {
             "node_id": ids.gather(pl.Series(end)),
             "submission_id": valid.get_column("submission_id").gather(pl.Series(end)),
@@ -286,6 +302,7 @@ def _walk_chains(valid: pl.DataFrame, min_utterances: int, counters: dict[str, i
         },
         schema=_CHAINS_SCHEMA,
     )
+    return chains, _Walk(used, depth_of, root_of)
 
 
 def _assemble_dialogues(chains: pl.DataFrame, utterances: pl.DataFrame, valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -328,13 +345,3 @@ def _assemble_dialogues(chains: pl.DataFrame, utterances: pl.DataFrame, valid: p
         .select("submission_id", "topic", "topic_key", "n_dialogues")
     )
     return dialogues, topics
-
-
-def _depths(dialogues: pl.DataFrame) -> pl.DataFrame:
-    return (
-        dialogues.select(pl.col("context_ids").alias("utterance_id"))
-        .with_columns(pl.int_ranges(pl.col("utterance_id").list.len()).alias("depth"))
-        .explode("utterance_id", "depth")
-        .unique("utterance_id")
-        .with_columns(pl.col("depth").cast(pl.Int32))
-    )
