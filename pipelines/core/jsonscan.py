@@ -317,7 +317,6 @@ def _value_end(b, w, shift, pos, n):
     if c != 123 and c != 91:  # { [
         return _scalar_end(b, w, shift, pos, n)
     stack = np.empty(_MAX_DEPTH, dtype=np.uint8)  # 123 object, 91 array
-    depth = 0
     stack[0] = c
     depth = 1
     pos = _blank(b, pos + 1, n)
@@ -438,7 +437,7 @@ def _scan(b, w, shift, keys, key_off, kinds, starts, ends, escaped):
                         pos = _literal_end(b, pos, n)
                         if pos < 0:
                             return _FAIL
-                    elif kinds[f] == 0:
+                    elif kinds[f] == _STRING:
                         if c != 34:
                             return _FAIL
                         end, esc = _string_end(b, w, shift, pos + 1, n)

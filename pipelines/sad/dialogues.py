@@ -163,11 +163,11 @@ def build_dialogues(frames: dict[str, pl.DataFrame], settings: SadSettings) -> S
     # 6. chains, one tree level per iteration
     chains, walk = _walk_chains(valid, rules.min_utterances, counters)
     counters["valid_comments_unused"] = int((~walk.used & ~valid.get_column("is_submission").to_numpy()).sum())
-    rows = pl.Series(np.flatnonzero(walk.used))
-    op = valid.get_column("author").gather(pl.Series(walk.root[rows.to_numpy()])).alias("op")
+    rows = np.flatnonzero(walk.used)
+    op = valid.get_column("author").gather(pl.Series(walk.root[rows])).alias("op")
     utterances = (
-        valid[rows]
-        .with_columns(op, pl.Series("depth", walk.depth[rows.to_numpy()], dtype=pl.Int32))
+        valid[pl.Series(rows)]
+        .with_columns(op, pl.Series("depth", walk.depth[rows], dtype=pl.Int32))
         .with_columns(
             pl.when(pl.col("author") == pl.col("op")).then(OP).otherwise(CHALLENGER).cast(pl.Int64).alias("stance"),
         )
@@ -256,11 +256,12 @@ def _walk_chains(valid: pl.DataFrame, min_utterances: int, counters: dict[str, i
         first = np.repeat(start[frontier] - (np.cumsum(count) - count), count)
         child = kids[first + np.arange(owner.size)]
         speaker = author[child]
+        op = author[root[owner]]
         if depth == 1:  # the challenger is whoever opens the branch, as long as it is not OP
-            ok = (speaker >= 0) & (author[root[owner]] >= 0) & (speaker != author[root[owner]])
+            ok = (speaker >= 0) & (op >= 0) & (speaker != op)
             next_challenger = child
         else:
-            expected = author[root[owner]] if depth % 2 == 0 else author[challenger[owner]]
+            expected = op if depth % 2 == 0 else author[challenger[owner]]
             ok = (speaker >= 0) & (speaker == expected)
             next_challenger = challenger[owner]
         continued = np.zeros(frontier.size, dtype=bool)
