@@ -24,7 +24,7 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -54,6 +54,8 @@ def make_read_only(path: Path) -> None:
 @dataclass(frozen=True)
 class ProjectState:
     root: Path
+    # the task map as last read: {"key": (inode, bytes read), "map": {...}}; appends are read incrementally
+    _map_cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- project
 
@@ -67,29 +69,65 @@ class ProjectState:
 
     # -- task map
 
-    def _task_rows(self) -> Iterator[dict[str, Any]]:
+    def _task_rows(self, start: int = 0) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
+        """(end offset, raw line, row) of each complete line of tasks.jsonl from byte ``start`` on."""
         path = self.root / "tasks.jsonl"
         if not path.exists():
             return
-        with path.open(encoding="utf-8") as f:
+        with path.open("rb") as f:
+            f.seek(start)
+            offset = start
             for line in f:
-                if not line.endswith("\n"):
+                if not line.endswith(b"\n"):
                     return  # truncated by a crash: the journal recovers these from the server
-                yield json.loads(line)
+                offset += len(line)
+                yield offset, line, json.loads(line)
+
+    def _current_map(self) -> dict[str, int]:
+        """The task map, read incrementally (a push records a chunk at a time, and re-reading the
+        whole file each time made a push quadratic in its size). The file only grows by appends;
+        :meth:`forget_tasks` replaces it and a torn tail gets cut, so the cache is used only when
+        the file is the same inode, no shorter than what was read, and still holds the last line
+        read at the same place; otherwise the map is read again from the start. Callers must not
+        modify the dict returned."""
+        path = self.root / "tasks.jsonl"
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            self._map_cache.clear()
+            return {}
+        inode, read, last = self._map_cache.get("key", (None, 0, b""))
+        if inode != st.st_ino or st.st_size < read or not self._still_holds(path, read, last):
+            self._map_cache.update(key=(st.st_ino, 0, b""), map={})
+            read, last = 0, b""
+        mapping = self._map_cache["map"]
+        if st.st_size > read:
+            for read, last, row in self._task_rows(read):
+                mapping[row["item_id"]] = int(row["task_id"])
+            self._map_cache["key"] = (st.st_ino, read, last)
+        return mapping
+
+    @staticmethod
+    def _still_holds(path: Path, end: int, line: bytes) -> bool:
+        if not line:
+            return end == 0
+        with path.open("rb") as f:
+            f.seek(end - len(line))
+            return f.read(len(line)) == line
 
     def task_map(self) -> dict[str, int]:
-        return {row["item_id"]: int(row["task_id"]) for row in self._task_rows()}
+        return dict(self._current_map())
 
     def assignments(self) -> dict[str, list[str]]:
         """Item id -> annotators it was routed to (items routed to anyone are absent)."""
-        return {row["item_id"]: row["assigned"] for row in self._task_rows() if row.get("assigned")}
+        return {row["item_id"]: row["assigned"] for _, _, row in self._task_rows() if row.get("assigned")}
 
     def record_tasks(self, pairs: Iterable[tuple[str, int]], assigned: Mapping[str, Sequence[str]] | None = None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         assigned = assigned or {}
         # Idempotent: a push killed after appending a chunk but before closing its journal
         # recovers the same (item, task) pairs on the rerun; they are not appended twice.
-        known = self.task_map()
+        known = self._current_map()
         pairs = [(i, t) for i, t in pairs if known.get(i) != t]
         text = "".join(json.dumps({"item_id": i, "task_id": t, "assigned": list(assigned.get(i, ()))}) + "\n" for i, t in pairs)
         path = self.root / "tasks.jsonl"
@@ -118,7 +156,7 @@ class ProjectState:
 
     def forget_tasks(self, item_ids: set[str]) -> None:
         """Drop items from the map (their tasks were deleted on the server and will be re-pushed)."""
-        keep = [row for row in self._task_rows() if row["item_id"] not in item_ids]
+        keep = [row for _, _, row in self._task_rows() if row["item_id"] not in item_ids]
         tmp = self.root / "tasks.jsonl.tmp"
         tmp.write_text("".join(json.dumps(row) + "\n" for row in keep), encoding="utf-8")
         fault_write(self.root / "tasks.jsonl", tmp)

@@ -60,7 +60,7 @@ class ExecutorSettings(_Strict):
 
 class LabelStudioSettings(_Strict):
     url: str = Field("http://127.0.0.1:8080", description="Label Studio server; the token comes from CORPUSFORGE_LABEL_STUDIO_TOKEN (or the local server's login file).")
-    chunk_size: int = Field(1000, ge=1, le=20000, description="Tasks imported per request.")
+    chunk_size: int = Field(5000, ge=1, le=20000, description="Tasks imported per request.")
     export_batch: int = Field(900, ge=1, le=1000, description="Tasks exported per request when pulling (the server refuses more than 1,000 ids).")
     host: str = Field(
         "127.0.0.1", description="Address the local server of `corpusforge annotate serve` listens on: 127.0.0.1 (this "

@@ -32,8 +32,8 @@ import requests
 
 from annotation.backends.base import BackendAuthError, BackendError, BackendUnavailable, Progress, PullReport, PushReport
 from annotation.backends.labelstudio.config import ITEM_KEY, from_result, instruction_html, label_config, task_payload, to_result
-from annotation.routing import RoutingPlan
-from annotation.spec import AnnotationSpec, Answers
+from annotation.routing import Assignment, RoutingPlan
+from annotation.spec import AnnotationSpec, Answers, PreAnnotation
 from annotation.store import JUDGMENT_COLUMNS, ProjectState
 from pipelines.core.faults import fault_point
 
@@ -45,6 +45,10 @@ PAGE_SIZE = 1000
 # serializes both at once).
 EXPORT_BATCH = 900
 EXPORT_WORKERS = 2
+# Push: tasks per import request. The server's time per task falls with bigger requests up to
+# about this size (bench/annotate_labelstudio.py; docs/benchmarks.md); a push killed mid-chunk
+# recovers that chunk through the Data Manager's task list (about 4 ms per task).
+PUSH_CHUNK = 5000
 
 
 LOCAL_FILES_URL = "/data/local-files/?d="
@@ -214,7 +218,7 @@ class LabelStudioBackend:
 
     # -- push
 
-    def push(self, spec: AnnotationSpec, plan: RoutingPlan, state: ProjectState, *, chunk_size: int = 1000, progress: Progress | None = None) -> PushReport:
+    def push(self, spec: AnnotationSpec, plan: RoutingPlan, state: ProjectState, *, chunk_size: int = PUSH_CHUNK, progress: Progress | None = None) -> PushReport:
         started = time.perf_counter()
         project_id = self.ensure_project(spec, state)
         report = PushReport(project_id, self.project_url(project_id))
@@ -234,26 +238,55 @@ class LabelStudioBackend:
         done = report.already
         if progress:
             progress(done, len(plan.assignments))
-        for chunk in _chunks(todo, chunk_size):
-            ids = [a.item.id for a in chunk]
-            state.begin_chunk(ids, newest)
-            rows = self._serve_local_images(spec, project_id, [task_payload(spec, a, pre.get(a.item.id)) for a in chunk])
-            resp = self._call("task import", self.client.projects.import_tasks, project_id, request=rows, return_task_ids=True)
-            task_ids = list(resp.task_ids or [])
-            fault_point("annotation.push.imported")  # crash tests: tasks on the server, not yet in the map
-            if len(task_ids) != len(ids):
-                raise BackendError(f"Label Studio returned {len(task_ids)} task ids for {len(ids)} imported tasks; rerun the push to reconcile")
-            state.record_tasks(zip(ids, task_ids), {a.item.id: a.annotators for a in chunk})
-            state.end_chunk()
-            newest = max(newest, *task_ids)
-            report.created += len(ids)
-            done += len(ids)
-            if progress:
-                progress(done, len(plan.assignments))
+        chunks = list(_chunks(todo, chunk_size))
+        # One import in flight at a time (the journal covers one chunk); the next chunk's request
+        # body is made on a helper thread meanwhile, so the server is not kept waiting for it.
+        with ThreadPoolExecutor(1, thread_name_prefix="ls-push") as pool:
+            upcoming = pool.submit(self._import_body, spec, project_id, chunks[0], pre) if chunks else None
+            for k, chunk in enumerate(chunks):
+                body = upcoming.result()
+                upcoming = pool.submit(self._import_body, spec, project_id, chunks[k + 1], pre) if k + 1 < len(chunks) else None
+                ids = [a.item.id for a in chunk]
+                state.begin_chunk(ids, newest)
+                task_ids = self._import(project_id, body)
+                fault_point("annotation.push.imported")  # crash tests: tasks on the server, not yet in the map
+                if len(task_ids) != len(ids):
+                    raise BackendError(f"Label Studio returned {len(task_ids)} task ids for {len(ids)} imported tasks; rerun the push to reconcile")
+                state.record_tasks(zip(ids, task_ids), {a.item.id: a.annotators for a in chunk})
+                state.end_chunk()
+                newest = max(newest, *task_ids)
+                report.created += len(ids)
+                done += len(ids)
+                if progress:
+                    progress(done, len(plan.assignments))
         if plan.options.annotators:
             self.ensure_views(project_id, plan.options.annotators)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _import_body(self, spec: AnnotationSpec, project_id: int, chunk: list[Assignment], pre: dict[str, PreAnnotation]) -> bytes:
+        """The JSON body of one import request: the chunk's tasks with their pre-annotations."""
+        rows = self._serve_local_images(spec, project_id, [task_payload(spec, a, pre.get(a.item.id)) for a in chunk])
+        try:
+            return json.dumps(rows, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise BackendError(f"cannot send items {chunk[0].item.id} .. {chunk[-1].item.id} of {spec.name} to Label Studio: {exc}; "
+                               "item payloads must be plain JSON (strings, numbers, lists, dicts)") from None
+
+    def _import(self, project_id: int, body: bytes) -> list[int]:
+        """POST one chunk to the project's import API; the ids of the tasks it created, in order.
+
+        A plain request with the body encoded once, not the SDK's ``import_tasks``, whose generic
+        encoder walked every value of every task again (about a sixth of a push's client time)."""
+        try:
+            r = self._http.post(f"{self.url}/api/projects/{project_id}/import", params={"return_task_ids": "true"}, data=body,
+                                headers={"Content-Type": "application/json"}, timeout=self._timeout)
+        except (requests.ConnectionError, requests.Timeout):
+            raise BackendUnavailable(f"lost the connection to Label Studio at {self.url} during task import; "
+                                     f"rerun the command when `{START_HINT}` is up again") from None
+        if r.status_code >= 400:
+            raise BackendError(f"Label Studio refused task import ({r.status_code}): {r.text[:300]}")
+        return [int(t) for t in r.json().get("task_ids") or []]
 
     # -- images from local files
 
