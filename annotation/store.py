@@ -54,7 +54,7 @@ def make_read_only(path: Path) -> None:
 @dataclass(frozen=True)
 class ProjectState:
     root: Path
-    # the task map as last read: {"key": (inode, bytes read), "map": {...}}; appends are read incrementally
+    # the task map as last read: {"key": (inode, bytes read, last line read), "map": {...}} (see _current_map)
     _map_cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- project
