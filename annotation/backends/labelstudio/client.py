@@ -286,7 +286,11 @@ class LabelStudioBackend:
                                      f"rerun the command when `{START_HINT}` is up again") from None
         if r.status_code >= 400:
             raise BackendError(f"Label Studio refused task import ({r.status_code}): {r.text[:300]}")
-        return [int(t) for t in r.json().get("task_ids") or []]
+        try:
+            return [int(t) for t in r.json().get("task_ids") or []]
+        except (ValueError, TypeError, AttributeError):
+            raise BackendError(f"Label Studio answered the task import of project {project_id} with something other than its "
+                               f"task ids: {r.text[:200]!r}; rerun the push to reconcile") from None
 
     # -- images from local files
 
