@@ -276,8 +276,8 @@ class LabelStudioBackend:
     def _import(self, project_id: int, body: bytes) -> list[int]:
         """POST one chunk to the project's import API; the ids of the tasks it created, in order.
 
-        A plain request with the body encoded once, not the SDK's ``import_tasks``, whose generic
-        encoder walked every value of every task again (about a sixth of a push's client time)."""
+        A plain request with the body encoded once by ``json.dumps``, not the SDK's ``import_tasks``,
+        whose generic encoder walked every value of every task again before encoding it."""
         try:
             r = self._http.post(f"{self.url}/api/projects/{project_id}/import", params={"return_task_ids": "true"}, data=body,
                                 headers={"Content-Type": "application/json"}, timeout=self._timeout)
