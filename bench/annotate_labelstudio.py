@@ -11,8 +11,11 @@ then trimmed to ``--items``), routes every item (``RoutingOptions()``) and measu
   ``--chunk-size`` tasks). Baseline: what a naive script does, ``tasks.create`` then
   ``predictions.create`` for one item after the other, on ``--baseline-sample`` items of another
   project, extrapolated linearly to ``--items``.
-* pull: ``LabelStudioBackend.pull`` end to end (export, parse, snapshot) of a second project that
-  holds ``--items`` tasks with ``--annotators`` annotations each. That project is set up, untimed,
+* pull: ``LabelStudioBackend.pull`` end to end (read, parse, snapshot) of a second project that
+  holds ``--items`` tasks with ``--annotators`` annotations each, twice: as ``corpusforge annotate
+  pull`` does against the local server (from its SQLite database, read-only), and through the
+  export API (what it does against a remote server). Both must count what was set up and give
+  the same judgments. That project is set up, untimed,
   by importing the tasks (with their predictions) and embedded annotations credited to simulated
   users through ``completed_by``, about 1% of them skipped (``was_cancelled``). Baseline: one
   ``tasks.get`` per task (the task with its annotations, each parsed with ``from_result``) on
@@ -175,6 +178,15 @@ def pull_baseline(client, spec, state, sample: int, seed: int) -> tuple[float, i
     return time.perf_counter() - start, len(chosen), annotations
 
 
+def _check_pull(report, expected: dict[str, int], source: str) -> None:
+    got = {"tasks": report.tasks, "annotations": report.annotations, "skipped": report.skipped,
+           "judgments": report.judgments, "rejected": report.rejected, "deleted_tasks": len(report.deleted_tasks)}
+    if got != expected:
+        raise SystemExit(f"the pull's counts from the {source} {got} differ from what was set up {expected}")
+    print(f"  pulled from the {report.source}: {report.tasks:,} tasks, {report.annotations:,} annotations, {report.judgments:,} judgments, "
+          f"{report.skipped:,} skipped, {report.rejected} rejected: as set up", flush=True)
+
+
 def main() -> None:
     from annotation.backends.labelstudio import client as ls_client
     from annotation.backends.labelstudio.client import LabelStudioBackend
@@ -189,7 +201,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    from annotation.backends.labelstudio.server import LocalLabelStudio
+    from annotation.backends.labelstudio.server import DATABASE_FILE, LocalLabelStudio
     from annotation.routing import RoutingOptions, route
     from annotation.store import ProjectState
 
@@ -229,25 +241,25 @@ def main() -> None:
             f"pull set-up (untimed in the table): import {args.items:,} tasks with {args.annotators} annotations each",
             lambda: prepare_pull_project(backend, pull_spec, plan, pull_state, args.annotators, args.seed))
         results["pull_setup"] = {**counts, "seconds": round(setup_s, 2), "load": setup_load}
-        pulled, pull_s, pull_load = _timed(f"pull of {args.items:,} annotated tasks", lambda: backend.pull(pull_spec, pull_state))
         expected = {"tasks": counts["tasks"], "annotations": counts["annotations"], "skipped": counts["skipped"],
                     "judgments": counts["annotations"] - counts["skipped"], "rejected": 0, "deleted_tasks": 0}
-        got = {"tasks": pulled.tasks, "annotations": pulled.annotations, "skipped": pulled.skipped,
-               "judgments": pulled.judgments, "rejected": pulled.rejected, "deleted_tasks": len(pulled.deleted_tasks)}
-        if got != expected:
-            raise SystemExit(f"the pull's counts {got} differ from what was set up {expected}")
-        print(f"  pulled {pulled.tasks:,} tasks, {pulled.annotations:,} annotations, {pulled.judgments:,} judgments, "
-              f"{pulled.skipped:,} skipped, {pulled.rejected} rejected: as set up", flush=True)
+        local = LabelStudioBackend(server.url, server.token, database=server.data_dir / DATABASE_FILE)  # as `corpusforge annotate pull`
+        pulled, pull_s, pull_load = _timed(f"pull of {args.items:,} annotated tasks from the local database", lambda: local.pull(pull_spec, pull_state))
+        _check_pull(pulled, expected, "local database")
+        via_api, api_s, api_load = _timed(f"pull of {args.items:,} annotated tasks through the export API", lambda: backend.pull(pull_spec, pull_state))
+        _check_pull(via_api, expected, "export API")
+        if via_api.changes != {"new": 0, "updated": 0, "deleted": 0}:
+            raise SystemExit(f"the export API's snapshot differs from the local database's: {via_api.changes}")
         (pbase_s, pbase_n, pbase_ann), _, pull_base_load = _timed(
             f"pull baseline, {args.baseline_sample} tasks one per request",
             lambda: pull_baseline(backend.client, pull_spec, pull_state, args.baseline_sample, args.seed))
-        export_bytes = (pulled.snapshot / "export.json").stat().st_size
-        results["pull"] = {"seconds": round(pull_s, 2), "items": pulled.tasks, "annotations": pulled.annotations,
-                           "judgments": pulled.judgments, "export_mb": round(export_bytes / 1e6, 1), "load": pull_load,
-                           "baseline_sample": pbase_n, "baseline_sample_annotations": pbase_ann,
-                           "baseline_sample_seconds": round(pbase_s, 2),
-                           "baseline_seconds": round(pbase_s / pbase_n * pulled.tasks, 1), "baseline_load": pull_base_load,
-                           "export_batch": getattr(ls_client, "EXPORT_BATCH", None), "export_workers": getattr(ls_client, "EXPORT_WORKERS", None)}
+        baseline = {"baseline_sample": pbase_n, "baseline_sample_annotations": pbase_ann, "baseline_sample_seconds": round(pbase_s, 2),
+                    "baseline_seconds": round(pbase_s / pbase_n * pulled.tasks, 1), "baseline_load": pull_base_load}
+        for key, report, seconds, load in (("pull", pulled, pull_s, pull_load), ("pull_api", via_api, api_s, api_load)):
+            results[key] = {"seconds": round(seconds, 2), "items": report.tasks, "annotations": report.annotations, "source": report.source,
+                            "judgments": report.judgments, "export_mb": round((report.snapshot / "export.json").stat().st_size / 1e6, 1),
+                            "load": load, **baseline}
+        results["pull_api"].update(export_batch=getattr(ls_client, "EXPORT_BATCH", None), export_workers=getattr(ls_client, "EXPORT_WORKERS", None))
         results["server_peak_rss_bytes"] = _peak_rss_of(server.pid)
     finally:
         server.stop()
@@ -260,9 +272,12 @@ def main() -> None:
           f"{os.cpu_count()} cores; baselines measured on {args.baseline_sample} items and extrapolated linearly")
     header = f"{'operation':<48}{'items':>9}{'seconds':>9}{'items/s':>9}{'baseline s':>12}{'speed-up':>10}{'target':>10}{'met':>5}"
     print(header)
-    for key, label in (("push", f"push with pre-annotations (chunks of {args.chunk_size})"), ("pull", f"pull: export + parse + snapshot ({args.annotators} ann./task)")):
+    rows = (("push", "push", f"push with pre-annotations (chunks of {args.chunk_size})"),
+            ("pull", "pull", f"pull, local database ({args.annotators} ann./task)"),
+            ("pull_api", "pull", f"pull, export API ({args.annotators} ann./task)"))
+    for key, kind, label in rows:
         r = results[key]
-        target = TARGETS_S[key] * args.items / TARGET_ITEMS
+        target = TARGETS_S[kind] * args.items / TARGET_ITEMS
         met = r["seconds"] < target
         r.update(items_per_s=round(r["items"] / r["seconds"], 1), speedup=round(r["baseline_seconds"] / r["seconds"], 1),
                  target_seconds=round(target, 1), met=met)

@@ -62,6 +62,9 @@ class LabelStudioSettings(_Strict):
     url: str = Field("http://127.0.0.1:8080", description="Label Studio server; the token comes from CORPUSFORGE_LABEL_STUDIO_TOKEN (or the local server's login file).")
     chunk_size: int = Field(5000, ge=1, le=20000, description="Tasks imported per request.")
     export_batch: int = Field(900, ge=1, le=1000, description="Tasks exported per request when pulling (the server refuses more than 1,000 ids).")
+    pull_from: Literal["auto", "api", "database"] = Field(
+        "auto", description="Where a pull reads: auto (the local server's SQLite database when it is this server's, else the export API), api, or database."
+    )
     host: str = Field(
         "127.0.0.1", description="Address the local server of `corpusforge annotate serve` listens on: 127.0.0.1 (this "
         "machine only) unless set, e.g. 0.0.0.0 to let other machines reach it (then anyone who can reach the port "

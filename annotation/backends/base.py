@@ -54,6 +54,7 @@ class PullReport:
     changes: dict[str, int] = field(default_factory=dict)  # new / updated / deleted since last pull
     deleted_tasks: list[str] = field(default_factory=list)  # item ids whose task vanished on the server
     seconds: float = 0.0
+    source: str = ""  # where the annotations were read from (export API, local database, ...)
 
 
 class Backend(Protocol):

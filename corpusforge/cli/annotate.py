@@ -242,6 +242,8 @@ def pull_cmd(dataset: DatasetArg, backend: BackendOpt = None, workspace: Workspa
     _say(f"Snapshot {report.snapshot}: {report.tasks:,} tasks, {report.judgments:,} judgments "
          f"(new {c.get('new', 0):,}, updated {c.get('updated', 0):,}, deleted {c.get('deleted', 0):,}), "
          f"{report.skipped:,} skipped, {report.rejected:,} quarantined ({report.seconds:.1f}s).")
+    if report.source:
+        _say(f"Read from the {report.source}.")
     if report.rejected:
         console.print(f"[yellow]warning:[/yellow] {report.rejected:,} annotations did not match the recipe; reasons in {report.snapshot / 'rejects.jsonl'}")
     if report.deleted_tasks:

@@ -107,18 +107,20 @@ def connect_argilla(settings: Settings):
 def connect_label_studio(settings: Settings):
     """The backend for ``annotation.label_studio.url``; the token from the environment or the local server."""
     from annotation.backends.labelstudio.client import LabelStudioBackend
-    from annotation.backends.labelstudio.server import find_running, read_login
+    from annotation.backends.labelstudio.server import DATABASE_FILE, find_running, read_login
 
     url = settings.annotation.label_studio.url
-    batch = settings.annotation.label_studio.export_batch
+    o = settings.annotation.label_studio
     secret = get_secret("label_studio_token")
     if secret is not None:
-        return LabelStudioBackend(url, secret.reveal(), token_source=TOKEN_VAR, export_batch=batch)
+        return LabelStudioBackend(url, secret.reveal(), token_source=TOKEN_VAR, export_batch=o.export_batch, pull_from=o.pull_from)
     local = local_server_dir(settings)
     if (local / "corpusforge-login.json").exists():
         running = find_running(local)
         login = read_login(local)
-        return LabelStudioBackend(running["url"] if running else url, login["token"], token_source=f"{local}/corpusforge-login.json", export_batch=batch)
+        # the local server's database: pulls read it directly (the backend checks it is this server's)
+        return LabelStudioBackend(running["url"] if running else url, login["token"], token_source=f"{local}/corpusforge-login.json",
+                                  export_batch=o.export_batch, database=local / DATABASE_FILE, pull_from=o.pull_from)
     # No token anywhere: say what to do, after checking whether a server is there at all.
     from annotation.backends.labelstudio.client import check_reachable
 

@@ -15,21 +15,10 @@ from annotation.backends.argilla.mapping import (
     MAX_LABELS, dataset_settings, differences, from_values, record_payload, structure, suggestions, to_values,
 )
 from annotation.backends.base import BackendAuthError, BackendUnavailable
-from annotation.recipes.sad import sad_recipe
 from annotation.routing import RoutingOptions, route
 from annotation.store import ProjectState
-from pipelines.sad.pipeline import build_sad, read_candidate
-from pipelines.sad.settings import SadSettings
 
 SAD_SAMPLE = Path(__file__).resolve().parents[2] / "pipelines" / "sad" / "sample"
-
-
-@pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-    stages = tmp_path_factory.mktemp("sad") / "stages"
-    build_sad([SAD_SAMPLE / "reddit"], SadSettings(), stages)
-    tables = read_candidate(stages)
-    return sad_recipe(tables["dialogues"], tables["utterances"])
 
 
 def _kinds(settings):

@@ -27,17 +27,13 @@ import polars as pl
 import pytest
 
 from annotation.backends.labelstudio.client import LabelStudioBackend
-from annotation.recipes.sad import sad_recipe
 from annotation.routing import RoutingOptions, route
 from annotation.store import ProjectState
-from pipelines.sad.pipeline import build_sad, read_candidate
-from pipelines.sad.settings import SadSettings
 from schemas.sad import STRATEGIES
 from tests.annotation.browser import artifacts_dir, browser_page, require_chromium
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -52,14 +48,6 @@ def logged_in_page(label_studio, tmp_path: Path, chromium: Path, failure_shot: P
         page.locator("#login-form button[type=submit]").click()
         page.wait_for_url(lambda url: "/user/login" not in url)
         yield page
-
-
-@pytest.fixture(scope="module")
-def spec(tmp_path_factory, sad_sample_dir=REPO_ROOT / "pipelines" / "sad" / "sample"):
-    stages = tmp_path_factory.mktemp("sad") / "stages"
-    build_sad([sad_sample_dir / "reddit"], SadSettings(), stages)
-    tables = read_candidate(stages)
-    return sad_recipe(tables["dialogues"], tables["utterances"])
 
 
 def test_sad_labelling_page_renders_and_a_submitted_annotation_is_pulled(request, tmp_path):

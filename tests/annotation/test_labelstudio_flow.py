@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -18,23 +17,12 @@ from annotation.backends.labelstudio.client import SIMULATED_DOMAIN, LabelStudio
 from annotation.backends.labelstudio.config import ITEM_KEY, to_result
 from annotation.backends.labelstudio.server import LocalLabelStudio
 from annotation.merge import adjudication_spec, merge
-from annotation.recipes.sad import sad_recipe
 from annotation.routing import RoutingOptions, route
 from annotation.simulate import simulate
 from annotation.store import ProjectState
 from corpusforge.ops.annotate import current_judgments
-from pipelines.sad.pipeline import build_sad, read_candidate
-from pipelines.sad.settings import SadSettings
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def spec(tmp_path_factory, sad_sample_dir=Path(__file__).resolve().parents[2] / "pipelines" / "sad" / "sample"):
-    stages = tmp_path_factory.mktemp("sad") / "stages"
-    build_sad([sad_sample_dir / "reddit"], SadSettings(), stages)
-    tables = read_candidate(stages)
-    return sad_recipe(tables["dialogues"], tables["utterances"])
 
 
 def server_items(backend: LabelStudioBackend, project_id: int) -> list[str]:
