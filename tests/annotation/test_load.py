@@ -166,15 +166,32 @@ def check_complete(result: LoadResult, spec: AnnotationSpec) -> None:
         assert sorted(row["annotators"]) == annotators[row["item_id"]], row["item_id"]
 
 
-def test_pulls_and_merges_while_annotators_submit_keep_every_annotation_once(label_studio, tmp_path, monkeypatch):
+@pytest.mark.parametrize("source", ["export API", "local database"])
+def test_pulls_and_merges_while_annotators_submit_keep_every_annotation_once(label_studio, tmp_path, monkeypatch, source):
     # small enough for the suite on a loaded 2-core machine; bench/annotation_load.py runs it bigger
     items, overlap, annotators = 60, 3, 3
     spec = synthetic_spec(items)
-    monkeypatch.setenv("CORPUSFORGE_LABEL_STUDIO_TOKEN", label_studio.token)
+    ws = tmp_path / "ws"
+    if source == "export API":  # a server reached by URL and token
+        monkeypatch.setenv("CORPUSFORGE_LABEL_STUDIO_TOKEN", label_studio.token)
+    else:  # the workspace's own server: pulls read its database while the annotators write to it
+        monkeypatch.delenv("CORPUSFORGE_LABEL_STUDIO_TOKEN", raising=False)
+        (ws / "annotation").mkdir(parents=True)
+        (ws / "annotation" / "label-studio").symlink_to(label_studio.data_dir)
     monkeypatch.setattr(ops_annotate, "sad_spec", lambda settings, preannotator=None: spec)
-    settings = settings_for(label_studio.url, tmp_path / "ws", overlap)
+    settings = settings_for(label_studio.url, ws, overlap)
+    sources = []
+    real_pull = ops_annotate.pull
+
+    def pull(*args, **kwargs):
+        report, paths = real_pull(*args, **kwargs)
+        sources.append(report.source.split(" /")[0])
+        return report, paths
+
+    monkeypatch.setattr(ops_annotate, "pull", pull)
     result = run_load(settings, spec, label_studio.url, label_studio.token, annotators=annotators, overlap=overlap)
     check_complete(result, spec)
     assert len(result.submitted) == items * overlap
+    assert set(sources) == {source}, sources
     print("\n" + describe(result, annotators))
     assert len(result.pulls) - 1 >= 3
