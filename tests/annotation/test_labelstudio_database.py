@@ -4,13 +4,17 @@ A pull from the database must give the snapshot a pull through the export API gi
 judgments, rejects and counts, including annotations updated, deleted and skipped, labels the
 recipe does not know and tasks this workspace did not push. A database that is not the server's
 (stale copy, another project, an unknown schema) is never read: the pull falls back to the API
-and says why, or refuses when told to read the database.
+and says why, or refuses when told to read the database. A pull killed while it reads leaves no
+snapshot, and the rerun gives the same one.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -26,6 +30,7 @@ from annotation.simulate import simulate
 from annotation.store import ProjectState
 from corpusforge.config import load_settings
 from corpusforge.ops.annotate import TOKEN_VAR, connect_label_studio
+from tests.conftest import REPO, SAD_SAMPLE
 
 pytestmark = pytest.mark.slow
 QUIET = {"new": 0, "updated": 0, "deleted": 0}
@@ -167,3 +172,39 @@ def test_the_local_server_of_a_workspace_is_pulled_from_its_database(label_studi
     assert backend.pull(spec, state).source.startswith("local database ")
     api_only = connect_label_studio(load_settings(None, ["annotation.label_studio.pull_from='api'"], workspace=ws))
     assert api_only.database is None and api_only.pull(spec, state).source == "export API"
+
+
+KILLED_PULL = """
+import sys
+from pathlib import Path
+from annotation.backends.labelstudio.client import LabelStudioBackend
+from annotation.recipes.sad import sad_recipe
+from annotation.store import ProjectState
+from pipelines.sad.pipeline import build_sad, read_candidate
+from pipelines.sad.settings import SadSettings
+
+url, token, database, state, stages, sample = sys.argv[1:]
+build_sad([Path(sample)], SadSettings(), Path(stages))
+tables = read_candidate(Path(stages))
+spec = sad_recipe(tables["dialogues"], tables["utterances"])
+print(LabelStudioBackend(url, token, database=Path(database)).pull(spec, ProjectState(Path(state))).source)
+"""
+
+
+@pytest.mark.parametrize("point", ["annotation.pull.exported:5", "annotation.snapshot.before_rename"])
+def test_a_pull_from_the_database_killed_midway_leaves_no_snapshot_and_the_rerun_completes(label_studio, spec, tmp_path, point):
+    local = LabelStudioBackend(label_studio.url, label_studio.token, database=_database(label_studio))
+    state = ProjectState(tmp_path / "state")
+    local.push(spec, route(spec, RoutingOptions(sample_size=5)), state)
+    simulate(local, spec, state, {p.item_id: dict(p.answers) for p in spec.preannotations}, ["k1", "k2"], noise=0.2, seed=2, overlap=2)
+    first = local.pull(spec, state)
+    frozen = {p.name: p.read_bytes() for p in first.snapshot.iterdir()}
+    env = {**os.environ, "CORPUSFORGE_FAULT_AT": point, "PYTHONPATH": str(REPO)}
+    args = [label_studio.url, label_studio.token, str(_database(label_studio)), str(state.root), str(tmp_path / "stages"), str(SAD_SAMPLE / "reddit")]
+    killed = subprocess.run([sys.executable, "-c", KILLED_PULL, *args], env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stdout + killed.stderr  # SIGKILLed at the point
+    assert state.snapshots() == [first.snapshot]  # no half snapshot counts as one
+    assert {p.name: p.read_bytes() for p in first.snapshot.iterdir()} == frozen
+    rerun = local.pull(spec, state)
+    assert rerun.source.startswith("local database") and rerun.changes == QUIET and rerun.judgments == 10
+    assert pl.read_parquet(rerun.snapshot / "judgments.parquet").equals(pl.read_parquet(first.snapshot / "judgments.parquet"))
