@@ -208,3 +208,19 @@ def test_a_pull_from_the_database_killed_midway_leaves_no_snapshot_and_the_rerun
     rerun = local.pull(spec, state)
     assert rerun.source.startswith("local database") and rerun.changes == QUIET and rerun.judgments == 10
     assert pl.read_parquet(rerun.snapshot / "judgments.parquet").equals(pl.read_parquet(first.snapshot / "judgments.parquet"))
+
+
+def test_a_database_row_that_is_not_json_stops_the_pull_with_a_message_and_no_snapshot(label_studio, spec, tmp_path):
+    api = LabelStudioBackend(label_studio.url, label_studio.token)
+    state = ProjectState(tmp_path / "state")
+    project_id = api.push(spec, route(spec, RoutingOptions(sample_size=3)), state).project_id
+    broken = _copy(label_studio, tmp_path / "broken.sqlite3")
+    with sqlite3.connect(broken) as db:  # the schema checks JSON_VALID: only a damaged file gets past it
+        db.execute("PRAGMA ignore_check_constraints = ON")
+        task_id = db.execute("SELECT max(id) FROM task WHERE project_id = ?", (project_id,)).fetchone()[0]
+        db.execute("UPDATE task SET data = '{\"cf_item_id\": ' WHERE id = ?", (task_id,))
+    with pytest.raises(BackendError) as err:
+        LabelStudioBackend(label_studio.url, label_studio.token, database=broken).pull(spec, state)
+    message = str(err.value)
+    assert f"task {task_id} holds text that is not JSON" in message and "no snapshot was made" in message and 'pull_from = "api"' in message
+    assert state.snapshots() == [] and not any(state.pulls.iterdir())  # not even the half-read one

@@ -20,6 +20,8 @@ from __future__ import annotations
 import gc
 import json
 import secrets
+import shutil
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -423,7 +425,10 @@ class LabelStudioBackend:
         if not info:
             raise BackendError(f"nothing was pushed from this workspace yet ({state.root}); run `corpusforge annotate push` first")
         project_id = info["project_id"]
-        r = self._http.get(f"{self.url}/api/projects/{project_id}/", timeout=self._timeout)
+        try:
+            r = self._http.get(f"{self.url}/api/projects/{project_id}/", timeout=self._timeout)
+        except (requests.ConnectionError, requests.Timeout):
+            raise BackendUnavailable(f"lost the connection to Label Studio at {self.url}; rerun the pull when `{START_HINT}` is up again") from None
         if r.status_code != 200:
             raise BackendError(
                 f"project {project_id} recorded in {state.root / 'project.json'} no longer exists on {self.url}; "
@@ -432,20 +437,24 @@ class LabelStudioBackend:
         project = r.json()
         parser = ExportParser(spec, self._users())
         tmp, final = state.new_snapshot_dir()
-        database, source = self._open_database(project_id, project)
-        with (tmp / "export.json").open("wb") as f:
-            writer = _JsonListWriter(f)
-            if database is not None:
-                with database:
-                    self._read_database(database, project_id, writer, parser, progress, expected=int(project["task_number"]))
-            else:
-                known = sorted(set(state.task_map().values()))
-                self._export_tasks(project_id, known, writer, parser, progress, expected=len(known))
-                on_server = self._task_count(project_id)
-                if on_server > parser.tasks:  # tasks this workspace does not know about: find them
-                    others = [t for t in self._all_task_ids(project_id) if t not in parser.task_ids]
-                    self._export_tasks(project_id, others, writer, parser, progress, expected=parser.tasks + len(others))
-            writer.close()
+        try:
+            database, source = self._open_database(project_id, project)
+            with (tmp / "export.json").open("wb") as f:
+                writer = _JsonListWriter(f)
+                if database is not None:
+                    with database:
+                        self._read_database(database, project_id, writer, parser, progress, expected=int(project["task_number"]))
+                else:
+                    known = sorted(set(state.task_map().values()))
+                    self._export_tasks(project_id, known, writer, parser, progress, expected=len(known))
+                    on_server = self._task_count(project_id)
+                    if on_server > parser.tasks:  # tasks this workspace does not know about: find them
+                        others = [t for t in self._all_task_ids(project_id) if t not in parser.task_ids]
+                        self._export_tasks(project_id, others, writer, parser, progress, expected=parser.tasks + len(others))
+                writer.close()
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # the half-read snapshot (a killed process leaves it hidden: .<stamp>.tmp)
+            raise
         report = parser.finish(tmp, state, source=source)
         if progress:
             progress(parser.tasks, parser.tasks)
@@ -466,7 +475,7 @@ class LabelStudioBackend:
             except BaseException:
                 database.close()
                 raise
-        except DatabaseUnusable as exc:
+        except (DatabaseUnusable, sqlite3.Error) as exc:
             if self.pull_from == "database":
                 raise BackendError(f"cannot pull from the local database: {exc}; set annotation.label_studio.pull_from = \"auto\" to fall back to the export API") from None
             return None, f"export API (the local database was not used: {exc})"
@@ -477,6 +486,8 @@ class LabelStudioBackend:
         # The batches are trees of dicts and lists without cycles, freed by reference counting; the
         # cyclic collector would only walk the whole process (the spec's items) again and again:
         # a third of the read at 100,000 tasks.
+        from annotation.backends.labelstudio.database import DatabaseUnusable
+
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -486,6 +497,9 @@ class LabelStudioBackend:
                 fault_point(f"annotation.pull.exported:{parser.tasks}")  # crash tests: part of the export written
                 if progress:
                     progress(parser.tasks, max(expected, parser.tasks))
+        except (DatabaseUnusable, sqlite3.Error) as exc:
+            raise BackendError(f"reading the local database {self.database} failed after {parser.tasks:,} tasks: {exc}; no snapshot was made. "
+                               f"Rerun the pull, or set annotation.label_studio.pull_from = \"api\" to pull through the export API") from None
         finally:
             if collecting:
                 gc.enable()

@@ -101,7 +101,7 @@ class LabelStudioDatabase:
         """
         tasks = self._conn.execute("SELECT id, data FROM task WHERE project_id = ? ORDER BY id", (project_id,))
         while rows := tasks.fetchmany(batch):
-            parsed = [{"id": task_id, "data": json.loads(data), "annotations": []} for task_id, data in rows]
+            parsed = [{"id": task_id, "data": _load(data, f"task {task_id}"), "annotations": []} for task_id, data in rows]
             by_id = {t["id"]: t["annotations"] for t in parsed}
             texts: dict[int, list[str]] = {task_id: [] for task_id, _ in rows}
             checked: set[str] = set()
@@ -113,7 +113,7 @@ class LabelStudioDatabase:
             )
             for ann_id, task_id, user, result, cancelled, ground_truth, lead_time, created, updated in annotations:
                 if result is not None and result not in checked:
-                    json.loads(result)  # spliced into export.json below: it must be JSON
+                    _load(result, f"annotation {ann_id}")  # spliced into export.json below: it must be JSON
                     checked.add(result)
                 created, updated = api_time(created), api_time(updated)
                 by_id[task_id].append({
@@ -127,6 +127,13 @@ class LabelStudioDatabase:
                 )
             raw = ",".join(f'{{"id":{task_id},"data":{data},"annotations":[{",".join(texts[task_id])}]}}' for task_id, data in rows)
             yield f"[{raw}]".encode(), parsed
+
+
+def _load(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise DatabaseUnusable(f"{what} holds text that is not JSON ({exc})") from None
 
 
 def _bool(value: Any) -> str:
