@@ -128,11 +128,16 @@ class LabelStudioBackend:
     def _check_reachable(self) -> None:
         check_reachable(self.url)
 
+    def _lost(self, what: str) -> BackendUnavailable:
+        """The error for a connection lost (or a request timed out) during ``what``."""
+        return BackendUnavailable(f"lost the connection to Label Studio at {self.url} during {what}; "
+                                  f"rerun the command when `{START_HINT}` is up again")
+
     def _get(self, path: str, **params: Any) -> Any:
         try:
             r = self._http.get(f"{self.url}{path}", params=params, timeout=self._timeout)
-        except requests.ConnectionError:
-            raise BackendUnavailable(f"lost the connection to Label Studio at {self.url}; rerun when `{START_HINT}` is up again") from None
+        except (requests.ConnectionError, requests.Timeout):
+            raise self._lost(f"GET {path}") from None
         if r.status_code >= 400:
             raise BackendError(f"Label Studio GET {path} -> {r.status_code}: {r.text[:300]}")
         return r.json()
@@ -141,11 +146,11 @@ class LabelStudioBackend:
         try:
             return fn(*args, **kwargs)
         except (requests.ConnectionError, OSError) as exc:
-            raise BackendUnavailable(f"lost the connection to Label Studio at {self.url} during {what}; rerun the command when `{START_HINT}` is up again") from exc
+            raise self._lost(what) from exc
         except Exception as exc:
             name = type(exc).__name__
             if name in ("ConnectError", "RemoteProtocolError", "ReadError", "ReadTimeout", "ConnectTimeout", "WriteError"):
-                raise BackendUnavailable(f"lost the connection to Label Studio at {self.url} during {what}; rerun the command when it is up again") from None
+                raise self._lost(what) from None
             status = getattr(exc, "status_code", None)
             if status is not None:
                 raise BackendError(f"Label Studio refused {what} ({status}): {str(getattr(exc, 'body', ''))[:300]}") from None
@@ -157,7 +162,10 @@ class LabelStudioBackend:
     # -- projects
 
     def _project_exists(self, project_id: int) -> bool:
-        r = self._http.get(f"{self.url}/api/projects/{project_id}/", timeout=self._timeout)
+        try:
+            r = self._http.get(f"{self.url}/api/projects/{project_id}/", timeout=self._timeout)
+        except (requests.ConnectionError, requests.Timeout):
+            raise self._lost("the project check") from None
         return r.status_code == 200
 
     def ensure_project(self, spec: AnnotationSpec, state: ProjectState) -> int:
@@ -297,8 +305,7 @@ class LabelStudioBackend:
             r = self._http.post(f"{self.url}/api/projects/{project_id}/import", params={"return_task_ids": "true"}, data=body,
                                 headers={"Content-Type": "application/json"}, timeout=self._timeout)
         except (requests.ConnectionError, requests.Timeout):
-            raise BackendUnavailable(f"lost the connection to Label Studio at {self.url} during task import; "
-                                     f"rerun the command when `{START_HINT}` is up again") from None
+            raise self._lost("task import") from None
         if r.status_code >= 400:
             raise BackendError(f"Label Studio refused task import ({r.status_code}): {r.text[:300]}")
         try:
@@ -428,7 +435,7 @@ class LabelStudioBackend:
         try:
             r = self._http.get(f"{self.url}/api/projects/{project_id}/", timeout=self._timeout)
         except (requests.ConnectionError, requests.Timeout):
-            raise BackendUnavailable(f"lost the connection to Label Studio at {self.url}; rerun the pull when `{START_HINT}` is up again") from None
+            raise self._lost("the pull") from None
         if r.status_code != 200:
             raise BackendError(
                 f"project {project_id} recorded in {state.root / 'project.json'} no longer exists on {self.url}; "
@@ -545,7 +552,7 @@ class LabelStudioBackend:
         try:
             r = session.get(f"{self.url}/api/projects/{project_id}/export", params=params, timeout=self._timeout)
         except (requests.ConnectionError, requests.Timeout):
-            raise BackendUnavailable(f"lost the connection to Label Studio at {self.url} during export; rerun the pull when `{START_HINT}` is up again") from None
+            raise self._lost("export") from None
         if r.status_code >= 400:
             raise BackendError(f"Label Studio refused the export of {len(task_ids)} tasks of project {project_id} ({r.status_code}): {r.text[:300]}")
         return r.content
