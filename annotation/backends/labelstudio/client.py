@@ -180,19 +180,20 @@ class LabelStudioBackend:
 
     # -- projects
 
-    def _project_exists(self, project_id: int) -> bool:
+    def _project(self, project_id: int) -> dict[str, Any] | None:
+        """The server's description of the project (title, task_number, ...), or None when it is gone."""
         try:
             r = self._http.get(f"{self.url}/api/projects/{project_id}/", timeout=self._timeout)
         except (requests.ConnectionError, requests.Timeout):
             raise self._lost("the project check") from None
-        return r.status_code == 200
+        return r.json() if r.status_code == 200 else None
 
     def ensure_project(self, spec: AnnotationSpec, state: ProjectState) -> int:
         """Create or update the project of ``spec`` (idempotent); returns its id."""
         marker = f"corpusforge:{spec.name}"
         info = state.project()
         project_id = None
-        if info and info.get("url") == self.url and self._project_exists(info["project_id"]):
+        if info and info.get("url") == self.url and self._project(info["project_id"]) is not None:
             project_id = info["project_id"]
         elif info and info.get("url") == self.url:
             # The project is gone on the server: its tasks are too. Keep the snapshots, re-push.
@@ -451,16 +452,12 @@ class LabelStudioBackend:
         if not info:
             raise BackendError(f"nothing was pushed from this workspace yet ({state.root}); run `corpusforge annotate push` first")
         project_id = info["project_id"]
-        try:
-            r = self._http.get(f"{self.url}/api/projects/{project_id}/", timeout=self._timeout)
-        except (requests.ConnectionError, requests.Timeout):
-            raise self._lost("the pull") from None
-        if r.status_code != 200:
+        project = self._project(project_id)
+        if project is None:
             raise BackendError(
                 f"project {project_id} recorded in {state.root / 'project.json'} no longer exists on {self.url}; "
                 f"earlier snapshots in {state.pulls} are intact; push again to recreate it"
             )
-        project = r.json()
         parser = ExportParser(spec, self._users())
         tmp, final = state.new_snapshot_dir()
         try:
