@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from corpusforge.config import load_settings
 from pipelines.core.errors import CorpusforgeError
 from pipelines.core.executor import LocalExecutor, fingerprint, make_executor
 from pipelines.core.progress import Progress
-from pipelines.core.ray_executor import RayExecutor
+from pipelines.core.ray_executor import RayExecutor, _environ
 from pipelines.core.stage import StageStore
 from pipelines.core.step import Input, MapStep, Output, Pipeline, SourceStep, SourceUnit, StepResult
 from pipelines.sad.pipeline import build_sad, read_candidate
@@ -167,6 +168,29 @@ def test_step_resources_schedule_on_ray_and_are_ignored_locally(tmp_path, ray_ow
     plain = tiny_pipeline(tmp_path)
     upstream = {"rows": "f" * 64}
     assert fingerprint(pipeline.step("double"), upstream) == fingerprint(plain.step("double"), upstream)
+
+
+def polars_threads(frames: dict[str, pl.DataFrame], params: None) -> StepResult:
+    rows = frames["rows"]
+    return StepResult({"doubled": rows.with_columns(pl.lit(pl.thread_pool_size(), dtype=pl.Int64).alias("value"))})
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_a_ray_task_s_polars_uses_as_many_threads_as_it_has_cpus(tmp_path, ray_owner, cpus):
+    # one-CPU tasks run in the workers Ray starts ahead (their environment says one thread);
+    # a task with more CPUs gets workers of its own, with its count
+    pipeline = tiny_pipeline(tmp_path)
+    threads = dataclasses.replace(pipeline.step("double"), transform=polars_threads, resources=(("num_cpus", float(cpus)),))
+    RayExecutor().run(Pipeline("tiny", (pipeline.step("rows"), threads)), tmp_path / "stages")
+    assert set(_doubled(tmp_path / "stages")["value"].to_list()) == {cpus}
+
+
+def test_the_driver_s_environment_is_restored_after_starting_ray(monkeypatch):
+    monkeypatch.setenv("POLARS_MAX_THREADS", "7")
+    monkeypatch.delenv("CF_UNSET_BEFORE", raising=False)
+    with _environ({"POLARS_MAX_THREADS": "1", "CF_UNSET_BEFORE": "x"}):
+        assert (os.environ["POLARS_MAX_THREADS"], os.environ["CF_UNSET_BEFORE"]) == ("1", "x")
+    assert os.environ["POLARS_MAX_THREADS"] == "7" and "CF_UNSET_BEFORE" not in os.environ
 
 
 @pytest.mark.parametrize(
