@@ -309,6 +309,45 @@ def test_step_field_nested_and_top_level(tmp_path: Path) -> None:
     assert [s for b in batches for s in b.steps] == [None, None, 4]
 
 
+def test_clean_chunks_are_taken_whole_with_the_same_documents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk whose every line passes the document rules is taken whole (no per-line rules);
+    it gives what the rules line by line give, steps of null, missing or empty parents included."""
+    lines = [
+        '{"id": "a", "text": "one", "metadata": {"step": 3}}',
+        '{"id": "b", "text": "two"}',
+        '{"id": "c", "text": "three", "metadata": null}',
+        '{"id": "d", "text": "four", "metadata": {}}',
+        '{"id": "e", "text": " five ", "metadata": {"step": null}}',
+        '{"id": "f", "text": "six", "metadata": {"step": 0}}',
+    ]
+    path = tmp_path / "clean.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    settings = CorpusSettings(step_field="metadata.step")
+    taken: list[corpus._Part | None] = []
+    whole = corpus._whole_part
+
+    def recording(*args):
+        taken.append(whole(*args))
+        return taken[-1]
+
+    monkeypatch.setattr(corpus, "_whole_part", recording)
+    fast = _read(path, settings)
+    assert taken and all(part is not None for part in taken)  # the chunk was taken whole
+    monkeypatch.setattr(corpus, "_whole_part", lambda *a: None)
+    slow = _read(path, settings)
+    assert _docs(fast) == _docs(slow)
+    assert [s for b in fast for s in b.steps] == [s for b in slow for s in b.steps] == [3, None, None, None, None, 0]
+    assert [t for b in fast for t in b.texts] == ["one", "two", "three", "four", " five ", "six"]
+
+    # one blank text, one negative step: Arrow reads the chunk, the rules go line by line
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines + ['{"id": "g", "text": "  "}', '{"id": "h", "text": "t", "metadata": {"step": -2}}']) + "\n")
+    monkeypatch.setattr(corpus, "_whole_part", whole)
+    batches = _read(bad, settings)
+    assert _docs(batches)[0] == ["a", "b", "c", "d", "e", "f"]
+    assert _rejects(batches).select("record_id", "drop_reason", "line").rows() == [("g", "no_text", 7), ("h", "bad_step", 8)]
+
+
 def test_parquet_step_columns(tmp_path: Path) -> None:
     path = tmp_path / "s.parquet"
     meta = pa.array([{"step": 3}, None, {"step": -2}, {"step": 9}], type=pa.struct([("step", pa.int64())]))
