@@ -97,3 +97,33 @@ def test_fact_counts_of_the_compiled_counter_equal_the_python_engine():
     want = count_matches(py_phrases.match(docs), py_sides, buckets).sort("fact_id", "bucket")
     assert got.equals(want)
     assert want.get_column("cooccurrence_docs").sum() > 0 and want.get_column("bucket").n_unique() == 3
+
+
+def test_normalisation_tables_are_stored_and_loaded_and_a_damaged_file_is_rebuilt(tmp_path, monkeypatch):
+    from pipelines.core import automaton
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    build = automaton.norm_tables.__wrapped__  # past the per-process cache
+    args = ("NFKC", True, ((0x4E00, 0x9FFF),))
+    path = automaton._tables_file(*args)
+    assert path.parent == tmp_path and not path.exists()
+    built = build(*args)
+    assert path.exists()
+
+    def same(a, b):
+        return a.check == b.check and all((getattr(a, n) == getattr(b, n)).all() for n in automaton._TABLE_ARRAYS)
+
+    made = 0
+    original = automaton._build_norm_tables
+
+    def counting(*a):
+        nonlocal made
+        made += 1
+        return original(*a)
+
+    monkeypatch.setattr(automaton, "_build_norm_tables", counting)
+    assert same(build(*args), built) and made == 0  # loaded, not built
+    path.write_bytes(path.read_bytes()[:1000])  # cut short, as by a crash of another writer
+    assert same(build(*args), built) and made == 1  # built again, and stored again
+    assert same(build(*args), built) and made == 1
+    assert automaton._tables_file("NFKC", False, ((0x4E00, 0x9FFF),)) != path  # other settings, other file
