@@ -104,6 +104,7 @@ def _composition_seconds() -> frozenset[str]:
 
 # What norm_tables computes; a change to it must change this, so that no stored table is reused.
 _TABLES_FORMAT = 1
+_TABLE_ARRAYS = ("info", "lower", "rep_off", "rep_bytes", "word")  # the arrays stored
 
 
 def _tables_file(normalisation: str, casefold: bool, substring_ranges: tuple[tuple[int, int], ...]) -> Path:
@@ -139,9 +140,6 @@ def norm_tables(normalisation: str, casefold: bool, substring_ranges: tuple[tupl
     except OSError:
         pass
     return tables
-
-
-_TABLE_ARRAYS = ("info", "lower", "rep_off", "rep_bytes", "word")
 
 
 def _build_norm_tables(normalisation: str, casefold: bool, substring_ranges: tuple[tuple[int, int], ...]) -> NormTables:
