@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import os
 import unicodedata
-import warnings
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,7 +46,6 @@ import pyarrow as pa
 from pipelines.core.jit import njit, numba, put_utf8
 
 if numba is not None:
-    from numba.core.errors import NumbaPendingDeprecationWarning
     from numba.cpython.unicode import _get_code_point
 
 
@@ -199,9 +197,11 @@ def _decode(buf, i):
 
 
 @njit(cache=True, nogil=True)
-def _normalise_kernel(texts, n_chars, info, lower, rep_off, rep_bytes, check):
-    """Normalise each text (Python strings, read in place: no UTF-8 copy first) code point by
-    code point (:class:`NormTables`) into UTF-8.
+def _normalise_kernel(joined, offsets, info, lower, rep_off, rep_bytes, check):
+    """Normalise each text code point by code point (:class:`NormTables`) into UTF-8. The texts
+    come as one Python string, read in place (no UTF-8 copy first): text ``d`` is
+    ``joined[offsets[d]:offsets[d + 1]]`` (a list of strings would cost more: numba checks the
+    type of every item of a list it is given, about 2 microseconds a text).
 
     Returns (out, starts, ends, win_doc, win_lo, win_hi, win_out): ``out[starts[d]:ends[d]]`` is
     text ``d`` normalised, except for the windows of the documents listed in ``win_doc``: there
@@ -211,10 +211,11 @@ def _normalise_kernel(texts, n_chars, info, lower, rep_off, rep_bytes, check):
     the next one after it, so the rest of the document is exact as it is. A document whose image
     would not fit in the buffer is one window from end to end.
 
-    The buffer keeps room for three bytes per character still to come (``n_chars`` in all), so
-    ASCII and BMP characters never check it; a longer image checks, and overflows into a
-    whole-document window."""
-    n_docs = len(texts)
+    The buffer keeps room for three bytes per character still to come, so ASCII and BMP
+    characters never check it; a longer image checks, and overflows into a whole-document
+    window."""
+    n_docs = offsets.shape[0] - 1
+    n_chars = offsets[n_docs]
     capacity = 3 * n_chars + 64
     out = np.empty(capacity, dtype=np.uint8)
     starts = np.empty(n_docs, dtype=np.int64)
@@ -227,8 +228,8 @@ def _normalise_kernel(texts, n_chars, info, lower, rep_off, rep_bytes, check):
     w = 0
     left = n_chars  # characters not yet read, this one included
     for d in range(n_docs):
-        text = texts[d]
-        stop = len(text)
+        base = offsets[d]
+        stop = offsets[d + 1] - base
         starts[d] = w
         prev_ccc = 0
         last_boundary = 0  # the last boundary character, and where its image starts
@@ -236,7 +237,7 @@ def _normalise_kernel(texts, n_chars, info, lower, rep_off, rep_bytes, check):
         fits = True
         i = 0
         while i < stop:
-            cp = _get_code_point(text, i)
+            cp = _get_code_point(joined, base + i)
             if cp < 0x80:  # a run of ASCII: one image each, every one a boundary
                 while True:
                     out[w] = lower[cp]
@@ -244,7 +245,7 @@ def _normalise_kernel(texts, n_chars, info, lower, rep_off, rep_bytes, check):
                     i += 1
                     if i == stop:
                         break
-                    cp = _get_code_point(text, i)
+                    cp = _get_code_point(joined, base + i)
                     if cp >= 0x80:
                         break
                 last_boundary = i - 1
@@ -259,7 +260,7 @@ def _normalise_kernel(texts, n_chars, info, lower, rep_off, rep_bytes, check):
                 if (second and i > 0) or (fc != 0 and fc < prev_ccc):
                     # trouble: a window from the last boundary to the next one
                     j = i + 1
-                    while j < stop and (info[_get_code_point(text, j)] & (_SECOND | 0xFF0000)) != 0:
+                    while j < stop and (info[_get_code_point(joined, base + j)] & (_SECOND | 0xFF0000)) != 0:
                         j += 1
                     win_doc, win_lo, win_hi, win_out, n_win = _add_window(
                         win_doc, win_lo, win_hi, win_out, n_win, d, last_boundary, j, last_boundary_out
@@ -698,11 +699,11 @@ class CompiledMatcher:
         if not texts:
             return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         t = self.tables
-        with warnings.catch_warnings():  # the kernel reads the list, never changes it: no reflection to warn of
-            warnings.simplefilter("ignore", NumbaPendingDeprecationWarning)
-            out, starts, ends, win_doc, win_lo, win_hi, win_out = _normalise_kernel(
-                texts, sum(map(len, texts)), t.info, t.lower, t.rep_off, t.rep_bytes, t.check
-            )
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), out=offsets[1:])
+        out, starts, ends, win_doc, win_lo, win_hi, win_out = _normalise_kernel(
+            "".join(texts), offsets, t.info, t.lower, t.rep_off, t.rep_bytes, t.check
+        )
         if win_doc.shape[0]:  # windows where characters compose or reorder: unicodedata's image, spliced in
             images = [
                 self.normalise_one(texts[d][lo:hi]).encode("utf-8", "surrogatepass") for d, lo, hi in zip(win_doc, win_lo, win_hi)
