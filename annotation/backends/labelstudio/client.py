@@ -36,6 +36,7 @@ import requests
 
 from annotation.backends.base import BackendAuthError, BackendError, BackendUnavailable, Progress, PullReport, PushReport
 from annotation.backends.labelstudio.config import ITEM_KEY, from_result, instruction_html, label_config, task_payload, to_result
+from annotation.backends.labelstudio.database import DatabaseUnusable, LabelStudioDatabase
 from annotation.routing import Assignment, RoutingPlan
 from annotation.spec import AnnotationSpec, Answers, PreAnnotation
 from annotation.store import JUDGMENT_COLUMNS, ProjectState
@@ -489,8 +490,6 @@ class LabelStudioBackend:
         """(the local database to pull from, or None; a description of the source the pull uses)."""
         if self.database is None:
             return None, "export API"
-        from annotation.backends.labelstudio.database import DatabaseUnusable, LabelStudioDatabase
-
         try:
             database = LabelStudioDatabase(self.database)
             try:
@@ -506,8 +505,6 @@ class LabelStudioBackend:
 
     def _read_database(self, database, project_id: int, writer: _JsonListWriter, parser: ExportParser,
                        progress: Progress | None, *, expected: int) -> None:
-        from annotation.backends.labelstudio.database import DatabaseUnusable
-
         try:
             for raw, tasks in database.tasks(project_id):
                 writer.add(raw)
