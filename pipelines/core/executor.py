@@ -30,6 +30,7 @@ from pipelines.core.fileio import atomic_write_json, atomic_write_parquet, read_
 from pipelines.core.progress import NO_PROGRESS, Progress  # noqa: F401 (re-exported)
 from pipelines.core.stage import PROGRESS, REJECTS, StageStore, part_dir
 from pipelines.core.step import MapStep, Pipeline, SourceStep, SplitRows, Step, StepResult
+from pipelines.core.workerenv import environ, worker_env
 from schemas.rejects import REJECTS as REJECTS_TABLE
 
 # --------------------------------------------------------------------------- fingerprints
@@ -316,7 +317,10 @@ class LocalExecutor(Executor):
             for args in calls:
                 on_done(fn(*args))
             return
-        futures = [self._workers().submit(fn, *args) for args in calls]
+        # the pool starts its processes on submit: they inherit the worker environment
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        with environ(worker_env(threads)):
+            futures = [self._workers().submit(fn, *args) for args in calls]
         for fut in cf.as_completed(futures):
             on_done(fut.result())
 
@@ -329,24 +333,15 @@ class LocalExecutor(Executor):
     def _workers(self) -> cf.ProcessPoolExecutor:
         # One pool for the whole run: starting Python and importing polars costs seconds per
         # worker. spawn, not fork: polars and Arrow hold thread pools that do not survive a
-        # fork. Each worker gets its share of the cores for polars' own threads.
+        # fork. Each worker gets its share of the cores for polars' own threads (worker_env).
         if self._pool is None:
-            threads = max(1, (os.cpu_count() or 1) // self.workers)
-            self._pool = cf.ProcessPoolExecutor(
-                self.workers, mp_context=mp.get_context("spawn"), initializer=_limit_threads, initargs=(threads,)
-            )
+            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
         return self._pool
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-
-
-def _limit_threads(threads: int) -> None:
-    # runs before the task's modules (and so polars) are imported in the worker
-    os.environ["POLARS_MAX_THREADS"] = str(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def _merge_stats(step: Step, work: Path, keys: list[str], seconds: float, resumed: int) -> dict[str, Any]:

@@ -23,24 +23,23 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from pipelines.core.errors import CorpusforgeError
 from pipelines.core.executor import Executor, StepOutcome
 from pipelines.core.progress import NO_PROGRESS, Progress
 from pipelines.core.step import Pipeline, SourceStep, Step
+from pipelines.core.workerenv import environ, worker_env
 
 # Step resources that are Ray task options of their own (with the cluster's name for each);
 # any other name is a custom resource, passed in ``resources=``.
 _TASK_OPTIONS = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
 # How long cancelled tasks get to stop, so that none still writes into the stage afterwards.
 CANCEL_GRACE_S = 30.0
-# The environment of every worker of a Ray this executor starts or joins: a one-CPU task's polars
-# uses one thread. Tasks that ask for more CPUs get their own runtime_env with their count.
-WORKER_ENV = {"POLARS_MAX_THREADS": "1"}
+# The environment of every worker of a Ray this executor starts or joins (see workerenv): a one-CPU
+# task's polars uses one thread. Tasks that ask for more CPUs get their own runtime_env.
+WORKER_ENV = worker_env(1)
 
 
 def _import_ray() -> Any:
@@ -134,7 +133,7 @@ class RayExecutor(Executor):
                 # A local Ray's workers inherit the environment it starts with, so one-CPU tasks run
                 # in the workers Ray starts ahead; a runtime_env (job or task) would make Ray start
                 # fresh workers for them, about a second each, measured (docs/benchmarks.md).
-                with _environ(WORKER_ENV):
+                with environ(WORKER_ENV):
                     ray.init(num_cpus=self.num_cpus, include_dashboard=False, **quiet)
         except (ConnectionError, ValueError) as exc:
             where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray"
@@ -186,23 +185,8 @@ def _task_options(step: Step) -> dict[str, Any]:
     # what every worker has already (WORKER_ENV); more needs workers of their own.
     threads = max(1, int(options.get("num_cpus", 1)))
     if str(threads) != WORKER_ENV["POLARS_MAX_THREADS"]:
-        options["runtime_env"] = {"env_vars": {"POLARS_MAX_THREADS": str(threads)}}
+        options["runtime_env"] = {"env_vars": worker_env(threads)}
     return options
-
-
-@contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    """``os.environ`` with ``values`` set, restored afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _share_common_args(ray: Any, calls: Sequence[tuple]) -> list[tuple]:

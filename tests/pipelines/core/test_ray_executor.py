@@ -17,8 +17,9 @@ from corpusforge.config import load_settings
 from pipelines.core.errors import CorpusforgeError
 from pipelines.core.executor import LocalExecutor, fingerprint, make_executor
 from pipelines.core.progress import Progress
-from pipelines.core.ray_executor import RayExecutor, _environ
+from pipelines.core.ray_executor import RayExecutor
 from pipelines.core.stage import StageStore
+from pipelines.core.workerenv import JEMALLOC_ENV
 from pipelines.core.step import Input, MapStep, Output, Pipeline, SourceStep, SourceUnit, StepResult
 from pipelines.sad.pipeline import build_sad, read_candidate
 from pipelines.sad.settings import SadSettings, SadSources
@@ -175,6 +176,16 @@ def polars_threads(frames: dict[str, pl.DataFrame], params: None) -> StepResult:
     return StepResult({"doubled": rows.with_columns(pl.lit(pl.thread_pool_size(), dtype=pl.Int64).alias("value"))})
 
 
+def allocator_decay(frames: dict[str, pl.DataFrame], params: None) -> StepResult:
+    """The dirty-page decay (ms) that the worker's jemalloc was started with."""
+    return StepResult({"doubled": frames["rows"].with_columns(pl.lit(effective_decay(), dtype=pl.Int64).alias("value"))})
+
+
+def effective_decay() -> int:
+    settings = os.environ.get(JEMALLOC_ENV, "").split(",")
+    return int([s for s in settings if s.startswith("dirty_decay_ms:")][-1].split(":")[1])  # the last one wins
+
+
 @pytest.mark.parametrize("cpus", [1, 2])
 def test_a_ray_task_s_polars_uses_as_many_threads_as_it_has_cpus(tmp_path, ray_owner, cpus):
     # one-CPU tasks run in the workers Ray starts ahead (their environment says one thread);
@@ -185,12 +196,12 @@ def test_a_ray_task_s_polars_uses_as_many_threads_as_it_has_cpus(tmp_path, ray_o
     assert set(_doubled(tmp_path / "stages")["value"].to_list()) == {cpus}
 
 
-def test_the_driver_s_environment_is_restored_after_starting_ray(monkeypatch):
-    monkeypatch.setenv("POLARS_MAX_THREADS", "7")
-    monkeypatch.delenv("CF_UNSET_BEFORE", raising=False)
-    with _environ({"POLARS_MAX_THREADS": "1", "CF_UNSET_BEFORE": "x"}):
-        assert (os.environ["POLARS_MAX_THREADS"], os.environ["CF_UNSET_BEFORE"]) == ("1", "x")
-    assert os.environ["POLARS_MAX_THREADS"] == "7" and "CF_UNSET_BEFORE" not in os.environ
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_ray_workers_keep_freed_memory_for_ten_seconds(tmp_path, ray_owner, cpus):
+    pipeline = tiny_pipeline(tmp_path)
+    decay = dataclasses.replace(pipeline.step("double"), transform=allocator_decay, resources=(("num_cpus", float(cpus)),))
+    RayExecutor().run(Pipeline("tiny", (pipeline.step("rows"), decay)), tmp_path / "stages")
+    assert set(_doubled(tmp_path / "stages")["value"].to_list()) == {10_000}
 
 
 @pytest.mark.parametrize(
