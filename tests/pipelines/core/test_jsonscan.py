@@ -147,3 +147,27 @@ def test_parse_ndjson_results_are_unchanged_where_the_scanner_steps_aside():
     assert [(b.line, b.reason) for b in parsed.bad] == [(11, "malformed_json")]
     assert parsed.coerced == 1
     assert parsed.lines.tolist() == [10, 12]
+
+
+def test_a_chunk_too_large_for_the_reserved_space_takes_the_slower_path(monkeypatch):
+    data = b'{"id": "a", "created_utc": 1}\n' * 4
+    assert jsonscan.scan_ndjson(data, 4, SCHEMA) is not None
+    strings = sum(1 for f in SCHEMA if f.type == pa.string())
+    monkeypatch.setattr(jsonscan, "MAX_RESERVED", strings * len(data) - 1)
+    assert jsonscan.scan_ndjson(data, 4, SCHEMA) is None
+    parsed = parse_ndjson(LineChunk(data, 1, 4), SCHEMA)  # the same rows through Arrow's reader
+    assert parsed.table.column("id").to_pylist() == ["a"] * 4 and not parsed.bad
+
+
+def test_values_land_in_their_own_field_whatever_the_key_order():
+    data = (
+        b'{"created_utc": 5, "body": "x\\ny", "id": "a"}\n'
+        b'{"id": "b", "nested": {"id": "not me"}, "body": null}\n'
+        b'{"body": "\\u00e9\\ud83d\\ude00", "created_utc": -12, "id": "c"}\n'
+    )
+    table = jsonscan.scan_ndjson(data, 3, pa.schema([("id", pa.string()), ("body", pa.string()), ("created_utc", pa.int64())]))
+    assert table.to_pylist() == [
+        {"id": "a", "body": "x\ny", "created_utc": 5},
+        {"id": "b", "body": None, "created_utc": None},
+        {"id": "c", "body": "é😀", "created_utc": -12},
+    ]
