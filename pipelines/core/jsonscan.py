@@ -54,7 +54,8 @@ def _scratch(size: int) -> np.ndarray:
     """This thread's scratch buffer of at least ``size`` bytes, kept for its next chunk (no page faults)."""
     buf = getattr(_local, "buf", None)
     if buf is None or buf.shape[0] < size:
-        buf = _local.buf = np.empty(size, dtype=np.uint8)
+        # chunks differ in size a little: room for the next ones (untouched pages cost nothing)
+        buf = _local.buf = np.empty(size + size // 4, dtype=np.uint8)
     return buf
 
 
