@@ -26,12 +26,12 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from pipelines.core.collapse import collapse_and_count
 from pipelines.core.step import StepResult
 from pipelines.core.text import (
     QUOTE_LINE,
     URL,
     collapse_whitespace_expr,
-    count_words_expr,
     footnote_pattern,
     unescape_html_column,
     unescape_html_expr,
@@ -66,8 +66,8 @@ def clean_utterances(nodes: pl.DataFrame, rules: SadRules) -> pl.DataFrame:
             frame = update_where(frame, "text", text.str.contains(">", literal=True), text.str.replace_all(QUOTE_LINE, ""))
         if rules.url_placeholder is not None:
             frame = update_where(frame, "text", text.str.contains(URL), text.str.replace_all(URL, rules.url_placeholder.replace("$", "$$")))
-        frame = frame.with_columns(collapse_whitespace_expr(text).alias("text"))
-        cleaned.append(frame.with_columns(count_words_expr(pl.col("text")).alias("n_words")))
+        collapsed, n_words = collapse_and_count(frame.get_column("text"))
+        cleaned.append(frame.with_columns(collapsed, n_words))
     return pl.concat(cleaned)
 
 
