@@ -8,8 +8,8 @@ when the process is started, not set inside it:
   freed pages back to the system after 0.5 s (``dirty_decay_ms:500``), which keeps an
   interactive session small; a build worker allocates and frees frames of hundreds of MB over
   and over, and each time the pages handed back are faulted in (zeroed) again. Workers keep them
-  for 10 s instead, jemalloc's own default: a SAD build of 2M nodes spent 7.5-8.4 s of system
-  time with 0.5 s and 4.0-4.5 s with 10 s, and took 11-15% less wall time
+  for 10 s instead, jemalloc's own default: a SAD build of 2M nodes spent 7.3-7.5 s of system
+  time with 0.5 s and 3.9-4.2 s with 10 s, and took 10-13% less wall time
   (``docs/benchmarks.md``). Memory stays bounded: a worker keeps at most what it held at its
   peak. Settings the user gave in ``_RJEM_MALLOC_CONF`` come last, so they win.
 
