@@ -91,19 +91,18 @@ def collapse_and_count(texts: pl.Series) -> tuple[pl.Series, pl.Series]:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     arr = arr.cast(pa.large_string())
-    _, offsets_buf, data_buf = arr.buffers()
+    if arr.offset:
+        arr = pa.concat_arrays([arr])  # buffers from offset 0, so that the validity bitmap is reused as it is
+    validity, offsets_buf, data_buf = arr.buffers()
     n = len(arr)
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[: n + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, dtype=np.uint8)
     out = np.empty(max(1, int(offsets[-1] - offsets[0])), dtype=np.uint8)  # collapsing never lengthens
     out_offsets = np.zeros(n + 1, dtype=np.int64)
     words = np.zeros(n, dtype=np.int32)
     base = int(offsets[0])
     _collapse(data[base:], offsets - base, _CLASS, out, out_offsets, words)
-    bitmap = None
-    if arr.null_count:
-        valid = ~arr.is_null().to_numpy(zero_copy_only=False)
-        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    bitmap = validity if arr.null_count else None
     collapsed = pa.LargeStringArray.from_buffers(n, pa.py_buffer(out_offsets), pa.py_buffer(out[: int(out_offsets[-1])]), bitmap, arr.null_count)
     counts = pa.Array.from_buffers(pa.int32(), n, [bitmap, pa.py_buffer(words)], arr.null_count)
     return pl.Series(texts.name, collapsed), pl.Series("n_words", counts)

@@ -38,8 +38,9 @@ def test_equals_the_python_rules(seed, compiled, monkeypatch):
     assert (text.to_list(), words.to_list()) == _expected(texts)
 
 
-def test_a_slice_of_a_chunked_column():
-    texts = _fuzzed(7, 500)
-    series = pl.concat([pl.Series("t", texts[:200]), pl.Series("t", texts[200:])], rechunk=False).slice(150, 300)
+def test_a_slice_of_a_chunked_column_with_nulls():
+    texts = _fuzzed(7, 200)  # a null at row 200
+    series = pl.concat([pl.Series("t", texts[:100]), pl.Series("t", texts[100:])], rechunk=False).slice(50, 155)
     text, words = collapse_and_count(series)
-    assert (text.to_list(), words.to_list()) == _expected(texts[150:450])
+    assert None in text.to_list()
+    assert (text.to_list(), words.to_list()) == _expected(texts[50:205])
