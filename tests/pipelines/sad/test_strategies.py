@@ -56,3 +56,19 @@ def test_suggestions_follow_the_scores_row_by_row():
             statement = STRATEGIES.index("Statement")
             expected = above if [i for i in above if i != statement] else [statement]
             assert row["suggested_strategies"] == expected, (threshold, row["text"])
+
+
+def test_the_question_cue_counted_in_parts_equals_the_whole_pattern():
+    import random
+
+    from pipelines.sad.strategies import CUES, _ascii_boundaries, _question_count
+
+    rng = random.Random(3)
+    pieces = ["why", "how", "would you", "don't you", "whyever", "what", "?", ".", "!", " ", "  ", "\n", "\u3000", "a", "x?", "so"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(4000)]
+    texts += ["why?", "? why", "!? why", "x. why. how", "why", ". why", "what! when? where"]
+    lower = pl.DataFrame({"t": texts}).select(pl.col("t").str.to_lowercase())
+    whole = lower.select(pl.col("t").str.count_matches(_ascii_boundaries(CUES["Question"]))).to_series()
+    parts = lower.select(_question_count(pl.col("t"))).to_series()
+    assert whole.to_list() == parts.to_list()
+    assert whole.sum() > 1000  # the fuzzed texts do exercise the cue
