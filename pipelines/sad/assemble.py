@@ -27,9 +27,14 @@ def split_for(anchor_id: str, splits: SadSplits) -> str:
     return "test"
 
 
-def topic_splits(topics: pl.DataFrame, splits: SadSplits) -> pl.DataFrame:
-    """``submission_id -> split`` for every topic row (all partitions)."""
+def topic_splits(topics: pl.DataFrame, splits: SadSplits, keys: pl.Series | None = None) -> pl.DataFrame:
+    """``submission_id -> split`` for every topic row (all partitions), or only for the rows whose
+    ``topic_key`` is in ``keys``: a group's anchor needs every partition's topics, but only the
+    groups a partition holds need hashing (one eighth of them in an 8-partition build)."""
     anchors = topics.group_by("topic_key").agg(pl.col("submission_id").min().alias("anchor"))
+    if keys is not None:
+        anchors = anchors.filter(pl.col("topic_key").is_in(keys.implode()))
+        topics = topics.filter(pl.col("topic_key").is_in(keys.implode()))
     anchors = anchors.with_columns(
         pl.col("anchor").map_elements(lambda a: split_for(a, splits), return_dtype=pl.String).alias("split")
     )
@@ -37,7 +42,7 @@ def topic_splits(topics: pl.DataFrame, splits: SadSplits) -> pl.DataFrame:
 
 
 def assemble(frames: dict[str, pl.DataFrame], settings: SadSettings) -> StepResult:
-    split_map = topic_splits(frames["all_topics"], settings.splits)
+    split_map = topic_splits(frames["all_topics"], settings.splits, keys=frames["topics"].get_column("topic_key"))
     utterances = frames["utterances"].join(split_map, on="submission_id", how="left")
     targets = utterances.select(
         pl.col("utterance_id").alias("target_id"),

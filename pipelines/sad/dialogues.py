@@ -21,6 +21,7 @@ The chain walk is vectorised: one numpy step per tree level over the frontier of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -32,7 +33,7 @@ from pipelines.core.text import (
     QUOTE_LINE,
     URL,
     collapse_whitespace_expr,
-    footnote_pattern,
+    cut_footnote,
     unescape_html_column,
     unescape_html_expr,
     update_where,
@@ -53,9 +54,8 @@ def clean_utterances(nodes: pl.DataFrame, rules: SadRules) -> pl.DataFrame:
     raw = pl.col("raw_text")
     if rules.strip_footnote and subs.height:
         underscores = "_" * rules.footnote_min_underscores
-        subs = update_where(
-            subs, "raw_text", raw.str.contains(underscores, literal=True), raw.str.replace(footnote_pattern(rules.footnote_min_underscores), "$1")
-        )
+        cut = partial(cut_footnote, min_underscores=rules.footnote_min_underscores)
+        subs = update_where(subs, "raw_text", raw.str.contains(underscores, literal=True), raw.map_elements(cut, return_dtype=pl.String))
     cleaned = []
     for frame in (subs, comments):
         frame = frame.with_columns(raw.alias("text"))

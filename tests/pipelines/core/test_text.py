@@ -15,6 +15,7 @@ from pipelines.core.text import (
     collapse_whitespace_expr,
     count_words,
     count_words_expr,
+    cut_footnote,
     footnote_pattern,
     strip_footnote,
     unescape_html_column,
@@ -64,6 +65,17 @@ def test_footnote_is_cut_at_the_last_underscore_line_in_both_engines():
     py = [strip_footnote(c, 3) for c in cases]
     assert py == ["a", "a\n___\nb", "", "no foot", "a\n____a\nb", "t", "x"]
     assert pl.Series(cases).str.replace(footnote_pattern(3), "$1").to_list() == py
+    assert [cut_footnote(c, 3) for c in cases] == py
+
+
+def test_footnote_line_scan_equals_the_regex_on_random_texts():
+    import random
+
+    pieces = ["_", "__", "_____", "\n", "\r", "\r\n", " ", "\t", "a", "x_", "\x0b", "\u2003", "\n\n"]
+    rng = random.Random(11)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(20_000)]
+    for n in (0, 1, 3, 5):
+        assert [cut_footnote(t, n) for t in texts] == [strip_footnote(t, n) for t in texts], n
 
 
 def test_vectorised_unescape_equals_html_unescape_on_random_entity_soup():
