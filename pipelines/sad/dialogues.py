@@ -27,17 +27,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from pipelines.core.collapse import collapse_and_count
+from pipelines.core.cleaning import clean_texts
 from pipelines.core.step import StepResult
-from pipelines.core.text import (
-    QUOTE_LINE,
-    URL,
-    collapse_whitespace_expr,
-    cut_footnote,
-    unescape_html_column,
-    unescape_html_expr,
-    update_where,
-)
+from pipelines.core.text import collapse_whitespace_expr, cut_footnote, unescape_html_expr, update_where
 from pipelines.sad.settings import SadRules, SadSettings
 
 OP, CHALLENGER = 1, 0
@@ -46,29 +38,16 @@ OP, CHALLENGER = 1, 0
 def clean_utterances(nodes: pl.DataFrame, rules: SadRules) -> pl.DataFrame:
     """Add ``text`` (cleaned) and ``n_words`` to nodes with ``raw_text`` and ``is_submission``.
 
-    Each rewrite runs only on the rows a cheap test selects (``update_where``): most texts hold
-    no quote, URL or footnote, and the regex rewrites are the expensive part.
+    The footnote is cut from the submissions that hold a line of underscores; the other rules
+    run in one compiled pass per text (:func:`pipelines.core.cleaning.clean_texts`).
     """
-    subs = nodes.filter(pl.col("is_submission"))
-    comments = nodes.filter(~pl.col("is_submission"))
-    raw = pl.col("raw_text")
-    if rules.strip_footnote and subs.height:
-        underscores = "_" * rules.footnote_min_underscores
+    if rules.strip_footnote:
+        raw = pl.col("raw_text")
+        has_line = pl.col("is_submission") & raw.str.contains("_" * rules.footnote_min_underscores, literal=True)
         cut = partial(cut_footnote, min_underscores=rules.footnote_min_underscores)
-        subs = update_where(subs, "raw_text", raw.str.contains(underscores, literal=True), raw.map_elements(cut, return_dtype=pl.String))
-    cleaned = []
-    for frame in (subs, comments):
-        frame = frame.with_columns(raw.alias("text"))
-        if rules.unescape_html:
-            frame = unescape_html_column(frame, "text")
-        text = pl.col("text")
-        if rules.drop_quote_lines:
-            frame = update_where(frame, "text", text.str.contains(">", literal=True), text.str.replace_all(QUOTE_LINE, ""))
-        if rules.url_placeholder is not None:
-            frame = update_where(frame, "text", text.str.contains(URL), text.str.replace_all(URL, rules.url_placeholder.replace("$", "$$")))
-        collapsed, n_words = collapse_and_count(frame.get_column("text"))
-        cleaned.append(frame.with_columns(collapsed, n_words))
-    return pl.concat(cleaned)
+        nodes = update_where(nodes, "raw_text", has_line, raw.map_elements(cut, return_dtype=pl.String))
+    text, n_words = clean_texts(nodes.get_column("raw_text").alias("text"), rules.unescape_html, rules.drop_quote_lines, rules.url_placeholder)
+    return nodes.with_columns(text, n_words)
 
 
 def topic_expr(rules: SadRules) -> pl.Expr:
