@@ -127,6 +127,18 @@ def _quote_end(data, p, end, entities):
     return q
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _put(out, o, start, n_words, pending, c):
+    """Write byte ``c`` at ``out[o]``, after one space if whitespace is pending and the text has
+    begun (``o > start``); returns (the next position, the words so far)."""
+    if pending and o > start:
+        out[o] = 32
+        o += 1
+        n_words += 1
+    out[o] = c
+    return o + 1, n_words
+
+
 @njit(cache=True, nogil=True)
 def _clean(data, offsets, cls, entities, quotes, placeholder, out, out_offsets, words, python):
     """One pass per text over its UTF-8 bytes: every stage at once.
@@ -184,14 +196,8 @@ def _clean(data, offsets, cls, entities, quotes, placeholder, out, out_offsets, 
                     if d == 110:  # &nbsp;: U+00A0, whitespace
                         pending = True
                         continue
-                    if pending:
-                        if o > start:
-                            out[o] = 32
-                            o += 1
-                            n_words += 1
-                        pending = False
-                    out[o] = 60 if d == 108 else 62 if d == 103 else 34 if d == 113 else 39 if d == 35 else 38
-                    o += 1
+                    o, n_words = _put(out, o, start, n_words, pending, 60 if d == 108 else 62 if d == 103 else 34 if d == 113 else 39 if d == 35 else 38)
+                    pending = False
                     continue
                 else:  # MAY_URL
                     u = _url_prefix(data, p, end)
@@ -226,25 +232,13 @@ def _clean(data, offsets, cls, entities, quotes, placeholder, out, out_offsets, 
                                     pending = True
                                     j += w
                                     continue
-                                if pending:
-                                    if o > start:
-                                        out[o] = 32
-                                        o += 1
-                                        n_words += 1
-                                    pending = False
-                                out[o] = b
-                                o += 1
+                                o, n_words = _put(out, o, start, n_words, pending, b)
+                                pending = False
                                 j += 1
                             p = q
                             continue
-            if pending:
-                if o > start:
-                    out[o] = 32
-                    o += 1
-                    n_words += 1
-                pending = False
-            out[o] = c
-            o += 1
+            o, n_words = _put(out, o, start, n_words, pending, c)
+            pending = False
             p += 1
         if bad:
             python[i] = 1
