@@ -266,9 +266,17 @@ class TruncatedTail:
     raw: bytes
 
 
+# Decompressed bytes per line chunk. Below 32 MB on purpose: glibc's malloc maps every block of
+# 32 MB or more afresh (its mmap threshold cannot go higher), so each chunk's pages were faulted
+# in and zeroed again; smaller blocks come from its heap and are reused. The bench's 2 GB of
+# comments: 562,290 page faults and 2.8 s of CPU to read them in 32 MB chunks, 57,966 and 1.6 s
+# in 30 MB chunks (docs/benchmarks.md). A chunk can pass this by one decompressed block (1 MB).
+CHUNK_BYTES = 30 * 1024 * 1024
+
+
 def iter_line_chunks(
     path: Path,
-    chunk_bytes: int = 32 * 1024 * 1024,
+    chunk_bytes: int = CHUNK_BYTES,
     on_compressed: Callable[[int], None] | None = None,
     max_expansion: int | None = None,
 ) -> Iterator[LineChunk | TruncatedTail]:

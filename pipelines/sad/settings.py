@@ -70,7 +70,8 @@ class SadSources(_Strict):
     partitions: int | Literal["auto"] = Field(
         "auto", description="Submission buckets; auto sizes them so that a bucket fits comfortably in memory."
     )
-    chunk_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Decompressed bytes parsed per batch.")
+    # pipelines.core.readers.CHUNK_BYTES (not imported: this module stays light), under 32 MB
+    chunk_bytes: int = Field(30 * 1024 * 1024, ge=1024, description="Decompressed bytes parsed per batch (keep it under 32 MB: see pipelines/core/readers.py).")
     parse_threads: int = Field(0, ge=0, description="Threads parsing batches in parallel; 0 = one per core.")
     max_expansion: int = Field(
         500, ge=0, description="A compressed dump expanding more than this many times is refused as a decompression bomb; 0 = no limit."

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 import zstandard
 
+from pipelines.core import readers
 from pipelines.core.errors import InputError
 from pipelines.core.readers import (
     LineChunk,
@@ -150,3 +151,11 @@ def test_line_chunk_joins_its_blocks_on_first_access():
 @pytest.mark.parametrize("data", [b"", b"\n", b"abc", b"a\nb\n" * 700_000, b"\n" * 3 + b"x" * (1 << 20) + b"\n"])
 def test_count_newlines_agrees_with_bytes_count(data):
     assert count_newlines(data, step=1 << 16) == data.count(b"\n")
+
+
+def test_default_chunks_stay_under_glibc_fresh_mapping_size():
+    from pipelines.sad.settings import SadSources
+
+    # a chunk can pass chunk_bytes by one decompressed block (1 MB); 32 MB blocks are mapped afresh
+    assert SadSources().chunk_bytes == readers.CHUNK_BYTES
+    assert readers.CHUNK_BYTES + 1024 * 1024 < 32 * 1024 * 1024
