@@ -49,7 +49,7 @@ class ExecutorSettings(_Strict):
         "local", description="Executor of pipeline steps: local processes, or Ray tasks (needs corpusforge[ray])."
     )
     workers: int = Field(
-        0, ge=0, description="Worker processes for partitioned steps (local), or CPUs of the local Ray (ray); 0 = all cores."
+        0, ge=0, description="Worker processes for partitioned steps (local: this process and workers - 1 spawned ones), or CPUs of the local Ray (ray); 0 = all cores."
     )
     ray_address: str | None = Field(
         None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -34,16 +35,36 @@ def test_polars_allocator_takes_the_worker_settings():
     assert "opt.dirty_decay_ms: 10000" in stats and "opt.muzzy_decay_ms: 10000" in stats
 
 
+HERE = -1  # what a task reports when it ran in the test's own process (one of the local workers)
+
+
 def polars_settings(frames: dict[str, pl.DataFrame], params: None) -> StepResult:
     return StepResult({"doubled": frames["rows"].with_columns(pl.lit(pl.thread_pool_size(), dtype=pl.Int64).alias("value"))})
 
 
-def test_local_workers_start_with_their_share_of_threads_and_the_worker_decay(tmp_path):
+def _in_spawned_worker(transform):
+    def report(frames: dict[str, pl.DataFrame], params: None) -> StepResult:
+        if mp.parent_process() is None:
+            return StepResult({"doubled": frames["rows"].with_columns(pl.lit(HERE, dtype=pl.Int64).alias("value"))})
+        return transform(frames, params)
+
+    return report
+
+
+def decay_in_spawned_worker(frames: dict[str, pl.DataFrame], params: None) -> StepResult:
+    return _in_spawned_worker(allocator_decay)(frames, params)
+
+
+def threads_in_spawned_worker(frames: dict[str, pl.DataFrame], params: None) -> StepResult:
+    return _in_spawned_worker(polars_settings)(frames, params)
+
+
+def test_spawned_local_workers_start_with_their_share_of_threads_and_the_worker_decay(tmp_path):
     pipeline = tiny_pipeline(tmp_path)
     before = os.environ.get(JEMALLOC_ENV)
     for name, transform, expected in (
-        ("decay", allocator_decay, 10_000),
-        ("threads", polars_settings, max(1, (os.cpu_count() or 1) // 2)),
+        ("decay", decay_in_spawned_worker, 10_000),
+        ("threads", threads_in_spawned_worker, max(1, (os.cpu_count() or 1) // 2)),
     ):
         step = dataclasses.replace(pipeline.step("double"), transform=transform)
         executor = LocalExecutor(2)
@@ -51,7 +72,8 @@ def test_local_workers_start_with_their_share_of_threads_and_the_worker_decay(tm
             executor.run(Pipeline("tiny", (pipeline.step("rows"), step)), tmp_path / name)
         finally:
             executor.close()
-        assert set(_doubled(tmp_path / name)["value"].to_list()) == {expected}, name
+        # this process runs tasks too; the spawned worker's tasks see the worker settings
+        assert set(_doubled(tmp_path / name)["value"].to_list()) == {expected, HERE}, name
     assert os.environ.get(JEMALLOC_ENV) == before  # the driver's own allocator settings are untouched
 
 
