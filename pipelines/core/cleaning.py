@@ -31,7 +31,7 @@ from pipelines.core.text import QUOTE_LINE, URL, collapse_whitespace_expr, count
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _space_len(b, p, end):
+def space_len(b, p, end):
     """Length in bytes of the whitespace character at ``b[p]`` (what ``str.isspace`` accepts), or 0."""
     c = b[p]
     if c < 0x80:
@@ -181,7 +181,7 @@ def _clean(data, offsets, cls, entities, quotes, placeholder, out, out_offsets, 
                             p = q
                     continue
                 if k == MAY_SPACE:
-                    w = _space_len(data, p, end)
+                    w = space_len(data, p, end)
                     if w:
                         pending = True
                         p += w
@@ -208,7 +208,7 @@ def _clean(data, offsets, cls, entities, quotes, placeholder, out, out_offsets, 
                             if b == 41 or b == 93:
                                 break
                             t = cls[b]
-                            if t == SPACE or (t == MAY_SPACE and _space_len(data, q, end)):
+                            if t == SPACE or (t == MAY_SPACE and space_len(data, q, end)):
                                 break
                             if t == AMPERSAND:
                                 e = _entity_len(data, q, end)
@@ -227,7 +227,7 @@ def _clean(data, offsets, cls, entities, quotes, placeholder, out, out_offsets, 
                             while j < n_ph:
                                 b = placeholder[j]
                                 t = cls[b]
-                                w = 1 if t == SPACE else _space_len(placeholder, j, n_ph) if t == MAY_SPACE else 0
+                                w = 1 if t == SPACE else space_len(placeholder, j, n_ph) if t == MAY_SPACE else 0
                                 if w:
                                     pending = True
                                     j += w
@@ -249,7 +249,7 @@ def _clean(data, offsets, cls, entities, quotes, placeholder, out, out_offsets, 
         out_offsets[i + 1] = o
 
 
-def _buffers(texts: pl.Series) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+def string_buffers(texts: pl.Series) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """The column as one Arrow large-string array from offset 0 (so that its validity bitmap can
     be reused as it is), its offsets rebased to 0, and its UTF-8 bytes."""
     arr = texts.to_arrow()
@@ -274,7 +274,7 @@ def _series(arr: pa.Array, name: str, out: np.ndarray, out_offsets: np.ndarray, 
 
 
 def _run(texts: pl.Series, entities: bool, quotes: bool, placeholder: bytes | None) -> tuple[pl.Series, pl.Series, np.ndarray]:
-    arr, offsets, data = _buffers(texts)
+    arr, offsets, data = string_buffers(texts)
     n = len(arr)
     # a URL is at least 5 bytes ("www.x"), so replacing URLs grows a text at most this much
     grow = max(1, -(-len(placeholder or b"") // 5))

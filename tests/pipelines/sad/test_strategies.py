@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from pipelines.sad.settings import SadSettings, SadSuggester
 from pipelines.sad.strategies import SOURCE, suggest_strategies
@@ -72,3 +73,47 @@ def test_the_question_cue_counted_in_parts_equals_the_whole_pattern():
     parts = lower.select(_question_count(pl.col("t"))).to_series()
     assert whole.to_list() == parts.to_list()
     assert whole.sum() > 1000  # the fuzzed texts do exercise the cue
+
+
+# The cue patterns as the suggester documented them before they were built from phrase lists.
+DOCUMENTED = {
+    "Question": r"\?|(?:^|[.!?]\s+)(?:why|how|what|who|which|where|when|would you|do you|don't you|isn't it|aren't you|can you|could you|should we)\b",
+    "Causality": r"\b(?:because|since|therefore|thus|hence|consequently|as a result|due to|leads? to|led to|caus(?:e|es|ed|ing)|results? in|so that|which means|that's why|this is why)\b",
+    "Example": r"\b(?:for example|for instance|e\.g\.|such as|in my experience|case in point|to illustrate|take the case|consider the)",
+    "Analogy": r"\b(?:is like|are like|just like|much like|it's like|similar to|similarly|analogous|analogy|just as|in the same way|akin to|comparable to|the equivalent of|imagine if)\b",
+    "Statement": r"\b(?:i think|i believe|in my (?:opinion|view)|clearly|obviously|the fact is|it is|there (?:is|are)|should|must)\b",
+}
+
+
+def _cue_texts(seed: int, rows: int = 4000) -> list[str | None]:
+    import random
+
+    from pipelines.sad.strategies import INTERROGATIVES, PHRASES
+
+    words = [*INTERROGATIVES, *(p for ps in PHRASES.values() for p in ps)]
+    cut = [w[: len(w) // 2] for w in words] + [w + "s" for w in words] + ["x" + w for w in words[:20]]
+    glue = [" ", "  ", ".", "!", "?", ". ", "! ", "?!", ",", "_", "é", "\u3000", "\n", "\x1c", "\xa0", "'", "Why", "BECAUSE", "E.G.", "İ", "K"]
+    rng = random.Random(seed)
+    pieces = words + cut + glue * 6
+    texts: list[str | None] = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 18))) for _ in range(rows)]
+    return texts + [None, "", "why", "e.g.x", "causes", "leads to", "lead to", "as a results in", "it isn't"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("compiled", [True, False])
+def test_cue_counts_equal_the_documented_patterns(seed, compiled, monkeypatch):
+    from pipelines.sad import strategies
+
+    if not compiled:
+        monkeypatch.setattr(strategies, "numba", None)  # the polars regexes (no numba installed)
+    texts = _cue_texts(seed)
+    frame = pl.DataFrame({"text": texts})
+    lower = pl.col("text").str.to_lowercase()
+    want = frame.select(
+        **{n: lower.str.count_matches(strategies._ascii_boundaries(p)) for n, p in DOCUMENTED.items()}
+    )
+    got = strategies._score_columns(frame)
+    for n in STRATEGIES:
+        expected = want.select((1 - 0.5 ** pl.col(n).cast(pl.Float64))).to_series()
+        assert got.get_column(f"_score_{n}").to_list() == expected.to_list(), n
+        assert want.get_column(n).sum() > 100, n  # the fuzzed texts do exercise every cue
