@@ -11,7 +11,7 @@
    :func:`~pipelines.core.text.count_words` (the space-separated tokens).
 
 All four run in one walk over the UTF-8 bytes of the column's Arrow buffer (:func:`_clean`),
-instead of a polars pass per rule over the whole column: 231-257 ms against 345-408 ms for one
+instead of a polars pass per rule over the whole column: 165-178 ms against 372-375 ms for one
 bench partition of 240,772 texts (100 MB; ``docs/benchmarks.md``). ``html.unescape`` is exact
 only in Python: the kernel decodes the entities Reddit writes (``&lt; &gt; &quot; &#39; &nbsp;
 &amp;``), and a text with any other ``&`` is unescaped in Python and then cleaned by the kernel
@@ -240,6 +240,10 @@ def _clean(data, offsets, cls, entities, quotes, placeholder, out, out_offsets, 
             o, n_words = _put(out, o, start, n_words, pending, c)
             pending = False
             p += 1
+            while p < end and cls[data[p]] == ORDINARY:  # the rest of a run of plain bytes
+                out[o] = data[p]
+                o += 1
+                p += 1
         if bad:
             python[i] = 1
             o = start
