@@ -330,13 +330,16 @@ class LocalExecutor(Executor):
         free: dict[cf.Executor, int] = {pool: self.workers - 1, here: 1}
         waiting = deque(calls)
         running: dict[cf.Future, cf.Executor] = {}
-        # the pool starts its processes on submit: they inherit the worker environment
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         while waiting or running:
             for executor in (pool, here):  # spawned processes first: they take longest to start
                 while waiting and free[executor]:
-                    with environ(worker_env(threads)):
-                        running[executor.submit(fn, *waiting.popleft())] = executor
+                    if executor is pool:  # it starts its processes on submit: they inherit the worker environment
+                        with environ(worker_env(threads)):
+                            fut = pool.submit(fn, *waiting.popleft())
+                    else:
+                        fut = here.submit(fn, *waiting.popleft())
+                    running[fut] = executor
                     free[executor] -= 1
             done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
             for fut in done:
