@@ -14,7 +14,9 @@ with ``unicodedata``, finds candidates with Hyperscan or polars and confirms eac
    combining accent or a Hangul vowel jamo, after another character) and canonical reordering (a
    combining mark after one of higher combining class). Where either may happen the kernel cuts
    a window from the last boundary character before it to the next one after it; ``unicodedata``
-   normalises the window and its image is spliced in, so the result is always exact.
+   normalises the window and its image is spliced in, so the result is always exact. Nearly
+   every character (any that composes with nothing before it and has an image of up to three
+   bytes, a precomposed "é" included) takes a tight loop of one table lookup and three stores.
 2. **Matching.** The distinct normalised patterns form one Aho-Corasick automaton over bytes,
    made deterministic (a dense transition table over the byte classes the patterns use, about 90
    MB for the 12,657 KLAR patterns), walked by four lanes side by side. Every occurrence of every
@@ -69,16 +71,23 @@ class NormTables:
     ``rep_off``/``rep_bytes`` (0: the character is its own image), bit 15 whether its
     decomposition starts with a character that can be the second of a canonical composition
     (a combining accent, a Hangul vowel jamo), bits 16-23 and 24-31 the combining classes at the
-    two ends of its decomposition; ``lower`` the image of each ASCII byte; ``word[cp]`` whether
-    it is a word character. ``check``: whether any character composes or reorders at all (not
-    without normalisation)."""
+    two ends of its decomposition; ``word[cp]`` whether it is a word character. ``check``:
+    whether any character composes or reorders at all (not without normalisation). ``simple[cp]`` for the Basic Multilingual Plane: the UTF-8 image of
+    a character that composes with nothing before it and has an image of at most three bytes
+    (its bytes low first, their count in the top byte), 0 for the others: the normalisation
+    kernel's one lookup per character for nearly all text (:func:`_simple_images`)."""
 
     info: np.ndarray
-    lower: np.ndarray
     rep_off: np.ndarray
     rep_bytes: np.ndarray
     word: np.ndarray
     check: bool
+    simple: np.ndarray
+
+    @classmethod
+    def of(cls, info: np.ndarray, rep_off: np.ndarray, rep_bytes: np.ndarray, word: np.ndarray) -> "NormTables":
+        """The tables, with what is derived from them (``check``, ``simple``)."""
+        return cls(info, rep_off, rep_bytes, word, bool((info >> 15).any()), _simple_images(info, rep_off, rep_bytes))
 
 
 _REP_MASK = 0x7FFF
@@ -101,8 +110,8 @@ def _composition_seconds() -> frozenset[str]:
 
 
 # What norm_tables computes; a change to it must change this, so that no stored table is reused.
-_TABLES_FORMAT = 1
-_TABLE_ARRAYS = ("info", "lower", "rep_off", "rep_bytes", "word")  # the arrays stored
+_TABLES_FORMAT = 2
+_TABLE_ARRAYS = ("info", "rep_off", "rep_bytes", "word")  # the arrays stored
 
 
 def _tables_file(normalisation: str, casefold: bool, substring_ranges: tuple[tuple[int, int], ...]) -> Path:
@@ -126,7 +135,7 @@ def norm_tables(normalisation: str, casefold: bool, substring_ranges: tuple[tupl
             arrays = {name: stored[name] for name in _TABLE_ARRAYS}
         if arrays["info"].shape != (_MAX_CP,) or arrays["word"].shape != (_MAX_CP,):
             raise ValueError(f"{path} holds tables of another size")
-        return NormTables(**arrays, check=bool((arrays["info"] >> 15).any()))
+        return NormTables.of(**arrays)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         pass
     tables = _build_norm_tables(normalisation, casefold, substring_ranges)
@@ -173,10 +182,38 @@ def _build_norm_tables(normalisation: str, casefold: bool, substring_ranges: tup
     rep_off = np.zeros(len(images) + 1, dtype=np.int64)  # image r (from 1) is rep_bytes[rep_off[r - 1]:rep_off[r]]
     rep_off[1:] = np.cumsum([len(b) for b in images])
     rep_bytes = np.frombuffer(b"".join(images), dtype=np.uint8).copy()
-    lower = np.arange(128, dtype=np.uint8)
-    if casefold:
-        lower[ord("A") : ord("Z") + 1] += 32
-    return NormTables(info, lower, rep_off, rep_bytes, word, bool((info >> 15).any()))
+    return NormTables.of(info, rep_off, rep_bytes, word)
+
+
+@njit(cache=True, nogil=True)
+def _simple_images(info, rep_off, rep_bytes):
+    """:attr:`NormTables.simple`: per BMP code point, its image's UTF-8 bytes (low byte first)
+    and their count (top byte) when the character composes with nothing before it (it is no
+    second of a composition and starts with combining class 0: ``info`` bits 15-23 clear; a
+    precomposed "é" is one) and its image is one to three bytes; else 0."""
+    simple = np.zeros(0x10000, dtype=np.uint32)
+    for cp in range(0x10000):
+        bits = info[cp]
+        if bits & (_SECOND | 0xFF0000):
+            continue
+        r = bits & _REP_MASK
+        if r == 0:
+            if cp < 0x80:
+                simple[cp] = np.uint32(cp) | (np.uint32(1) << 24)
+            elif cp < 0x800:
+                simple[cp] = np.uint32(0xC0 | (cp >> 6)) | (np.uint32(0x80 | (cp & 0x3F)) << 8) | (np.uint32(2) << 24)
+            elif not 0xD800 <= cp < 0xE000:  # a lone surrogate takes the careful path (surrogatepass)
+                simple[cp] = (np.uint32(0xE0 | (cp >> 12)) | (np.uint32(0x80 | ((cp >> 6) & 0x3F)) << 8)
+                              | (np.uint32(0x80 | (cp & 0x3F)) << 16) | (np.uint32(3) << 24))
+        else:
+            lo = rep_off[r - 1]
+            n = rep_off[r] - lo
+            if n <= 3:
+                v = np.uint32(n) << 24
+                for j in range(n):
+                    v |= np.uint32(rep_bytes[lo + j]) << (8 * j)
+                simple[cp] = v
+    return simple
 
 
 # --------------------------------------------------------------------------- kernels
@@ -197,7 +234,7 @@ def _decode(buf, i):
 
 
 @njit(cache=True, nogil=True)
-def _normalise_kernel(joined, offsets, info, lower, rep_off, rep_bytes, check):
+def _normalise_kernel(joined, offsets, simple, info, rep_off, rep_bytes, check):
     """Normalise each text code point by code point (:class:`NormTables`) into UTF-8. The texts
     come as one Python string, read in place (no UTF-8 copy first): text ``d`` is
     ``joined[offsets[d]:offsets[d + 1]]`` (a list of strings would cost more: numba checks the
@@ -231,33 +268,35 @@ def _normalise_kernel(joined, offsets, info, lower, rep_off, rep_bytes, check):
         base = offsets[d]
         stop = offsets[d + 1] - base
         starts[d] = w
-        prev_ccc = 0
+        prev_cp = 0  # the character before, whose combining class a mark after it is checked against
         last_boundary = 0  # the last boundary character, and where its image starts
         last_boundary_out = w
         fits = True
         i = 0
         while i < stop:
+            # Nearly every character is a boundary with an image from one lookup: a tight loop.
             cp = _get_code_point(joined, base + i)
-            if cp < 0x80:  # a run of ASCII: one image each, every one a boundary
-                while True:
-                    out[w] = lower[cp]
-                    w += 1
-                    i += 1
-                    if i == stop:
-                        break
-                    cp = _get_code_point(joined, base + i)
-                    if cp >= 0x80:
-                        break
-                last_boundary = i - 1
-                last_boundary_out = w - 1
-                prev_ccc = 0
+            while cp < 0x10000 and simple[cp] != 0:
+                e = simple[cp]
+                at = np.uint64(w)  # an unsigned index: no wraparound check for negative ones
+                out[at] = e & 0xFF  # three bytes whatever the image's length: there is room
+                out[at + np.uint64(1)] = (e >> 8) & 0xFF
+                out[at + np.uint64(2)] = (e >> 16) & 0xFF
+                last_boundary = i
+                last_boundary_out = w
+                w += e >> 24
+                prev_cp = cp
+                i += 1
                 if i == stop:
                     break
+                cp = _get_code_point(joined, base + i)
+            if i == stop:
+                break
             bits = info[cp]
             if check and bits >> 15:
                 fc = (bits >> 16) & 0xFF
                 second = (bits & _SECOND) != 0
-                if (second and i > 0) or (fc != 0 and fc < prev_ccc):
+                if (second and i > 0) or (fc != 0 and fc < info[prev_cp] >> 24):
                     # trouble: a window from the last boundary to the next one
                     j = i + 1
                     while j < stop and (info[_get_code_point(joined, base + j)] & (_SECOND | 0xFF0000)) != 0:
@@ -266,17 +305,16 @@ def _normalise_kernel(joined, offsets, info, lower, rep_off, rep_bytes, check):
                         win_doc, win_lo, win_hi, win_out, n_win, d, last_boundary, j, last_boundary_out
                     )
                     w = last_boundary_out  # the window's start was written already: its image replaces it
-                    prev_ccc = 0
+                    prev_cp = 0  # the window ends before a character that composes with nothing before it
                     i = j
                     continue
                 if fc == 0 and not second:
                     last_boundary = i
                     last_boundary_out = w
-                prev_ccc = bits >> 24
             else:
                 last_boundary = i
                 last_boundary_out = w
-                prev_ccc = 0
+            prev_cp = cp
             r = bits & _REP_MASK
             if r == 0:
                 if cp >= 0x10000 and w + 4 + 3 * (left - i - 1) > capacity:
@@ -539,11 +577,11 @@ def _scan_kernel(buf, starts, ends, byte_class, table, stride, term, dict_link, 
         m = min(min(e[0] - i[0], e[1] - i[1]), min(e[2] - i[2], e[3] - i[3]))
         i0, i1, i2, i3 = i[0], i[1], i[2], i[3]
         s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
-        for _ in range(m):
-            t0 = table[s0 + byte_class[buf[i0]]]
-            t1 = table[s1 + byte_class[buf[i1]]]
-            t2 = table[s2 + byte_class[buf[i2]]]
-            t3 = table[s3 + byte_class[buf[i3]]]
+        for _ in range(m):  # unsigned indices: no negative-index check on the chain of loads
+            t0 = table[np.uint64(s0 + byte_class[buf[i0]])]
+            t1 = table[np.uint64(s1 + byte_class[buf[i1]])]
+            t2 = table[np.uint64(s2 + byte_class[buf[i2]])]
+            t3 = table[np.uint64(s3 + byte_class[buf[i3]])]
             s0 = t0 & -2
             s1 = t1 & -2
             s2 = t2 & -2
@@ -629,7 +667,7 @@ def _scan_rest(buf, starts, ends, d, stop, i, s, byte_class, table, stride, term
         hi = ends[d]
         o_doc, o_pat, o_bits = _ensure(o_doc, o_pat, o_bits, n_out, min(pat_len.shape[0], per_byte * (hi - i)))
         while i < hi:
-            t = table[s + byte_class[buf[i]]]
+            t = table[np.uint64(s + byte_class[buf[i]])]
             s = t & -2
             i += 1
             if t & 1:
@@ -702,7 +740,7 @@ class CompiledMatcher:
         offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), out=offsets[1:])
         out, starts, ends, win_doc, win_lo, win_hi, win_out = _normalise_kernel(
-            "".join(texts), offsets, t.info, t.lower, t.rep_off, t.rep_bytes, t.check
+            "".join(texts), offsets, t.simple, t.info, t.rep_off, t.rep_bytes, t.check
         )
         if win_doc.shape[0]:  # windows where characters compose or reorder: unicodedata's image, spliced in
             images = [
