@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -127,3 +128,31 @@ def test_normalisation_tables_are_stored_and_loaded_and_a_damaged_file_is_rebuil
     assert same(build(*args), built) and made == 1  # built again, and stored again
     assert same(build(*args), built) and made == 1
     assert automaton._tables_file("NFKC", False, ((0x4E00, 0x9FFF),)) != path  # other settings, other file
+
+
+def test_the_automaton_laid_out_by_a_first_batch_finds_the_same_matches(monkeypatch):
+    """find() renumbers states and byte classes by how often the first big enough batch visits
+    them (CompiledMatcher.lay_out); any numbering must give the same matches and counts."""
+    from pipelines.core.automaton import CompiledMatcher
+
+    phrases = [(p, lang) for p in WORDS + ["café", "cafe\u0301", "가", "각", "ガ", "パ", "ö", "ṓ", "ab"] for lang in ("en", "tr")]
+    first, later = fuzz_docs(400, seed=11), fuzz_docs(600, seed=12) + ["café " * 500]
+    python = PhraseSet.build(phrases, MatchSettings(engine="python"))
+    monkeypatch.setattr(CompiledMatcher, "LAYOUT_MIN", 1)
+    compiled = PhraseSet.build(phrases, MatchSettings())
+    matcher = compiled.compiled
+    assert matcher is not None and not matcher.laid_out
+    built = matcher.automaton
+    want_later = python.match(later).sort("doc", "phrase")
+    assert compiled.match(first).sort("doc", "phrase").equals(python.match(first).sort("doc", "phrase"))
+    assert matcher.laid_out and matcher.automaton[0] is not built[0]  # the first batch laid it out
+    assert compiled.match(later).sort("doc", "phrase").equals(want_later)
+    # the layout is a real renumbering: states and classes moved, the root stayed
+    table, term, _, byte_class = matcher.automaton
+    assert not np.array_equal(term, built[1]) and not np.array_equal(byte_class, built[3])
+    assert sorted(term.tolist()) == sorted(built[1].tolist()) and table.shape == built[0].shape
+    assert (table[: matcher.stride] == built[0][: matcher.stride]).sum() < matcher.stride  # row 0 is the root's, reordered
+    # and a layout learnt from other text, or laid out again, changes nothing either
+    matcher.lay_out(*matcher.normalise(["ab " * 1000 + "東京 한국어"]))
+    assert compiled.match(later).sort("doc", "phrase").equals(want_later)
+    assert want_later.height > 500
