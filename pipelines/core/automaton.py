@@ -580,32 +580,20 @@ def _scan_kernel(buf, starts, ends, byte_class, table, stride, term, dict_link, 
         m = min(min(e[0] - i[0], e[1] - i[1]), min(e[2] - i[2], e[3] - i[3]))
         i0, i1, i2, i3 = i[0], i[1], i[2], i[3]
         s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
-        for _ in range(m):  # unsigned indices: no negative-index check on the chain of loads
-            t0 = table[np.uint64(s0 + byte_class[buf[i0]])]
-            t1 = table[np.uint64(s1 + byte_class[buf[i1]])]
-            t2 = table[np.uint64(s2 + byte_class[buf[i2]])]
-            t3 = table[np.uint64(s3 + byte_class[buf[i3]])]
-            s0 = t0 & -2
-            s1 = t1 & -2
-            s2 = t2 & -2
-            s3 = t3 & -2
-            i0 += 1
-            i1 += 1
-            i2 += 1
-            i3 += 1
-            if (t0 | t1 | t2 | t3) & 1:
-                if t0 & 1:
-                    _emit_lane(0, s0 // stride, i0, d, e, starts, buf, term, dict_link, pat_len, pat_rules, word, seen, slot,
-                               o_doc, o_pat, o_bits, n_out)
-                if t1 & 1:
-                    _emit_lane(1, s1 // stride, i1, d, e, starts, buf, term, dict_link, pat_len, pat_rules, word, seen, slot,
-                               o_doc, o_pat, o_bits, n_out)
-                if t2 & 1:
-                    _emit_lane(2, s2 // stride, i2, d, e, starts, buf, term, dict_link, pat_len, pat_rules, word, seen, slot,
-                               o_doc, o_pat, o_bits, n_out)
-                if t3 & 1:
-                    _emit_lane(3, s3 // stride, i3, d, e, starts, buf, term, dict_link, pat_len, pat_rules, word, seen, slot,
-                               o_doc, o_pat, o_bits, n_out)
+        while m > 0:
+            k, s0, s1, s2, s3, hits = _walk4(buf, byte_class, table, i0, i1, i2, i3, s0, s1, s2, s3, m)
+            i0 += k
+            i1 += k
+            i2 += k
+            i3 += k
+            m -= k
+            if hits:
+                i[0], i[1], i[2], i[3] = i0, i1, i2, i3
+                s[0], s[1], s[2], s[3] = s0, s1, s2, s3
+                for l in range(4):
+                    if hits >> l & 1:
+                        _emit_lane(l, s[l] // stride, i[l], d, e, starts, buf, term, dict_link, pat_len, pat_rules, word, seen,
+                                   slot, o_doc, o_pat, o_bits, n_out)
         i[0], i[1], i[2], i[3] = i0, i1, i2, i3
         s[0], s[1], s[2], s[3] = s0, s1, s2, s3
         for l in range(4):
@@ -636,7 +624,31 @@ def _scan_kernel(buf, starts, ends, byte_class, table, stride, term, dict_link, 
     return out_doc, out_pat, out_bits
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="never")
+def _walk4(buf, byte_class, table, i0, i1, i2, i3, s0, s1, s2, s3, m):
+    """Up to ``m`` steps of four lanes (bytes ``i0 + k``, ... from states ``s0``, ...), stopping
+    after the first step where a lane reaches a state with patterns: (steps taken, the four
+    states, the lanes with patterns as bits). A function of its own, so that the hot loop keeps
+    everything in registers (inlined in the scan, its states went through the stack)."""
+    k = np.uint64(0)
+    um = np.uint64(m)
+    u0, u1, u2, u3 = np.uint64(i0), np.uint64(i1), np.uint64(i2), np.uint64(i3)
+    while k < um:  # unsigned indices: no negative-index check on the chain of loads
+        t0 = table[np.uint64(s0 + byte_class[buf[u0 + k]])]
+        t1 = table[np.uint64(s1 + byte_class[buf[u1 + k]])]
+        t2 = table[np.uint64(s2 + byte_class[buf[u2 + k]])]
+        t3 = table[np.uint64(s3 + byte_class[buf[u3 + k]])]
+        s0 = t0 & -2
+        s1 = t1 & -2
+        s2 = t2 & -2
+        s3 = t3 & -2
+        k += np.uint64(1)
+        if (t0 | t1 | t2 | t3) & 1:
+            return np.int64(k), s0, s1, s2, s3, (t0 & 1) | (t1 & 1) << 1 | (t2 & 1) << 2 | (t3 & 1) << 3
+    return np.int64(k), s0, s1, s2, s3, 0
+
+
+@njit(cache=True, nogil=True)
 def _emit_lane(l, state, end, d, e, starts, buf, term, dict_link, pat_len, pat_rules, word, seen, slot, o_doc, o_pat, o_bits,
                n_out):
     """:func:`_emit` for lane ``l`` of :func:`_scan_kernel` (its document, outputs and count)."""
