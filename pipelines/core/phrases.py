@@ -126,10 +126,14 @@ class CharClasses:
             raise ValueError(f"unknown script(s) {unknown}; known: {', '.join(SCRIPT_RANGES)}")
         self.ranges = tuple(r for s in substring_scripts for r in SCRIPT_RANGES[s])
         self._word: dict[str, bool] = {}
+        self._substring: dict[str, bool] = {}
 
     def in_substring_script(self, char: str) -> bool:
-        cp = ord(char)
-        return any(lo <= cp <= hi for lo, hi in self.ranges)
+        known = self._substring.get(char)
+        if known is None:  # asked for the first and last character of every phrase: remember
+            cp = ord(char)
+            known = self._substring[char] = any(lo <= cp <= hi for lo, hi in self.ranges)
+        return known
 
     def is_word(self, char: str) -> bool:
         """A letter, digit or mark of a script written with spaces."""
