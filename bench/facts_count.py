@@ -10,8 +10,8 @@ Corpus: :func:`pipelines.facts.generator.generate_corpus` over the KLAR facts (1
 UTF-8 size of the documents' text, and every MB/s below is over those bytes (1 MB = 10^6 bytes).
 Everything runs single-threaded in this one process (``POLARS_MAX_THREADS=1``), so each figure
 is per core. Documents are streamed from the ``.jsonl.zst`` shards in batches (``--batch``), and
-every method gets the same batches: ours in a first pass over the corpus, alone, batch after
-batch as the pipeline runs it; the baselines in a second pass (interleaved with each other).
+every method gets the same batches, in one pass: each batch goes to ours, then to the
+baselines, so all are timed under the same conditions (the machine's speed drifts over minutes).
 
 * ``ours``: :class:`pipelines.facts.count.FactCounter` on the raw texts (the default engine,
   ``facts.matching``: NFKC + casefold, one automaton pass, the boundary rules, per-fact counts
@@ -25,7 +25,8 @@ batch as the pipeline runs it; the baselines in a second pass (interleaved with 
   ``str.extract_many`` (overlapping, unique per document), ``ahocorasick_rs``, ``pyahocorasick``,
   ``hyperscan`` (literal database, ``HS_FLAG_SINGLEMATCH``: each phrase reported once per
   document). The last three are the ``bench`` extra (``pip install -e '.[bench]'``); one that is
-  not installed is skipped with a note. They run on the first ``--subsample`` bytes.
+  not installed is skipped with a note. They run on ``--subsample`` bytes of batches spread over
+  the whole pass.
 * ``naive``: for each normalised document, for each distinct phrase, ``phrase in text``, on the
   first ``--naive-bytes``, extrapolated.
 
@@ -275,25 +276,30 @@ def _measure(args: argparse.Namespace, settings: MatchSettings, facts: pl.DataFr
     grep_docs = workdir / "docs.txt"
     (workdir / "phrases.txt").write_text("\n".join(patterns) + "\n", encoding="utf-8")
     try:
-        # Pass 1: our engine alone, batch after batch as the pipeline runs it (interleaving the
-        # baselines would evict its automaton from the caches between batches).
-        for texts, steps, nbytes, read_seconds in iter_batches(corpus, args.batch, args.max_bytes):
-            read.add(read_seconds, nbytes, len(texts))
-            t0 = time.perf_counter()
-            has_steps = bool(corpus.checkpoints) and steps[0] is not None
-            counted = counter.count(texts, buckets_of(steps if has_steps else None, len(texts), corpus.checkpoints))
-            partials.append(counted)
-            if len(partials) >= 64:  # fold as the pipeline does: memory stays flat
-                partials = [add_partials(partials)]
-            ours.add(time.perf_counter() - t0, nbytes, len(texts))
-        # Pass 2: the same batches for the baselines.
+        # One pass: each batch goes to our engine (as the pipeline runs it), then to the
+        # baselines, so that all are timed under the same conditions: this machine's speed drifts
+        # by 20-30% over minutes, and two passes (ours, then the baselines) put ours and the
+        # libraries up to a minute apart. The libraries take a batch while their share of the
+        # text so far is under subsample / corpus, so their batches spread over the whole run.
+        target = min(corpus.text_bytes, args.max_bytes or corpus.text_bytes)
+        lib_share = min(1.0, args.subsample / target) if target else 1.0
         with open(grep_docs, "w", encoding="utf-8", newline="\n") as grep_out:
-            for texts, _, nbytes, _ in ([] if args.only_ours else iter_batches(corpus, args.batch, args.max_bytes)):
+            for texts, steps, nbytes, read_seconds in iter_batches(corpus, args.batch, args.max_bytes):
+                read.add(read_seconds, nbytes, len(texts))
+                t0 = time.perf_counter()
+                has_steps = bool(corpus.checkpoints) and steps[0] is not None
+                counted = counter.count(texts, buckets_of(steps if has_steps else None, len(texts), corpus.checkpoints))
+                partials.append(counted)
+                if len(partials) >= 64:  # fold as the pipeline does: memory stays flat
+                    partials = [add_partials(partials)]
+                ours.add(time.perf_counter() - t0, nbytes, len(texts))
+                if args.only_ours:
+                    continue
                 t0 = time.perf_counter()
                 normalised = normalise_many(texts, settings)
                 norm.add(time.perf_counter() - t0, nbytes, len(texts))
                 grep_out.write("\n".join(t.replace("\n", " ") for t in normalised) + "\n")
-                if lib_rows and lib_rows[0].bytes < args.subsample:
+                if lib_rows and lib_rows[0].bytes < lib_share * ours.bytes:
                     for row, (_, fn, _) in zip(lib_rows, libraries):
                         t0 = time.perf_counter()
                         row.extra["pairs"] += fn(normalised)
@@ -490,7 +496,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--facts", type=Path, default=FACTS, help="the KLAR folder (default ../shared/data/klar)")
     ap.add_argument("--batch", type=parse_size, default=parse_size("8MB"), help="text per batch (default 8MB)")
     ap.add_argument("--subsample", type=parse_size, default=parse_size("256MB"),
-                    help="text the library baselines run on (default 256MB; the corpus if smaller)")
+                    help="text the library baselines run on, in batches spread over the corpus (default 256MB)")
     ap.add_argument("--naive-bytes", type=parse_size, default=parse_size("1MB"), help="text the naive loop runs on (default 1MB)")
     ap.add_argument("--max-bytes", type=parse_size, help="read only this much of the corpus")
     ap.add_argument("--only-ours", action="store_true", help="time only our engine (and reading)")
