@@ -139,6 +139,19 @@ def _put(out, o, start, n_words, pending, c):
     return o + 1, n_words
 
 
+@njit(cache=True, nogil=True, inline="never")
+def _copy_plain(data, cls, out, o, p, end):
+    """Copy the run of plain bytes at ``data[p:]`` (up to ``end``) to ``out[o:]``; returns the
+    positions after it. A function of its own with unsigned indices: inlined in :func:`_clean`,
+    the loop kept its positions on the stack and checked every index for a negative one."""
+    uo, up, ue = np.uint64(o), np.uint64(p), np.uint64(end)
+    while up < ue and cls[data[up]] == ORDINARY:
+        out[uo] = data[up]
+        uo += np.uint64(1)
+        up += np.uint64(1)
+    return np.int64(uo), np.int64(up)
+
+
 @njit(cache=True, nogil=True)
 def _clean(data, offsets, cls, entities, quotes, placeholder, out, out_offsets, words, python):
     """One pass per text over its UTF-8 bytes: every stage at once.
@@ -239,11 +252,7 @@ def _clean(data, offsets, cls, entities, quotes, placeholder, out, out_offsets, 
                             continue
             o, n_words = _put(out, o, start, n_words, pending, c)
             pending = False
-            p += 1
-            while p < end and cls[data[p]] == ORDINARY:  # the rest of a run of plain bytes
-                out[o] = data[p]
-                o += 1
-                p += 1
+            o, p = _copy_plain(data, cls, out, o, p + 1, end)
         if bad:
             python[i] = 1
             o = start
