@@ -195,27 +195,21 @@ def _simple_images(info, rep_off, rep_bytes):
     second of a composition and starts with combining class 0: ``info`` bits 15-23 clear; a
     precomposed "é" is one) and its image is one to three bytes; else 0."""
     simple = np.zeros(0x10000, dtype=np.uint32)
+    own = np.zeros(3, dtype=np.uint8)  # a BMP character's own UTF-8 bytes
     for cp in range(0x10000):
         bits = info[cp]
-        if bits & (_SECOND | 0xFF0000):
+        if bits & (_SECOND | 0xFF0000) or 0xD800 <= cp < 0xE000:  # a lone surrogate takes the careful path
             continue
         r = bits & _REP_MASK
         if r == 0:
-            if cp < 0x80:
-                simple[cp] = np.uint32(cp) | (np.uint32(1) << 24)
-            elif cp < 0x800:
-                simple[cp] = np.uint32(0xC0 | (cp >> 6)) | (np.uint32(0x80 | (cp & 0x3F)) << 8) | (np.uint32(2) << 24)
-            elif not 0xD800 <= cp < 0xE000:  # a lone surrogate takes the careful path (surrogatepass)
-                simple[cp] = (np.uint32(0xE0 | (cp >> 12)) | (np.uint32(0x80 | ((cp >> 6) & 0x3F)) << 8)
-                              | (np.uint32(0x80 | (cp & 0x3F)) << 16) | (np.uint32(3) << 24))
+            image, lo, n = own, 0, put_utf8(own, 0, cp)
         else:
-            lo = rep_off[r - 1]
-            n = rep_off[r] - lo
-            if n <= 3:
-                v = np.uint32(n) << 24
-                for j in range(n):
-                    v |= np.uint32(rep_bytes[lo + j]) << (8 * j)
-                simple[cp] = v
+            image, lo, n = rep_bytes, rep_off[r - 1], rep_off[r] - rep_off[r - 1]
+        if n <= 3:
+            v = np.uint32(n) << 24
+            for j in range(n):
+                v |= np.uint32(image[lo + j]) << (8 * j)
+            simple[cp] = v
     return simple
 
 
@@ -712,12 +706,12 @@ def _grow(a, cap):
 
 
 @njit(cache=True, nogil=True)
-def _visit_counts(buf, starts, ends, byte_class, table, stride, n_classes, limit):
+def _visit_counts(buf, starts, ends, byte_class, table, stride, limit):
     """How often the walk over the documents (their first ``limit`` bytes, whole documents)
     takes each state and each byte class: the profile :func:`_relabel` lays the table out by."""
     n_states = table.shape[0] // stride
     state_visits = np.zeros(n_states, dtype=np.int64)
-    class_visits = np.zeros(n_classes, dtype=np.int64)
+    class_visits = np.zeros(stride, dtype=np.int64)
     seen = 0
     for d in range(starts.shape[0]):
         if seen >= limit:
@@ -790,7 +784,7 @@ class CompiledMatcher:
         numbering. Done once, by :meth:`find`, on the first batch with enough text."""
         table, term, dict_link, byte_class = self.automaton
         limit = min(int(buf.shape[0]), self.LAYOUT_SAMPLE)
-        state_visits, class_visits = _visit_counts(buf, starts, ends, byte_class, table, self.stride, self.stride, limit)
+        state_visits, class_visits = _visit_counts(buf, starts, ends, byte_class, table, self.stride, limit)
         state_visits[0] = np.iinfo(np.int64).max  # the root stays state 0, where every walk starts
         new_state = np.empty(term.shape[0], dtype=np.int64)
         new_state[np.argsort(-state_visits, kind="stable")] = np.arange(term.shape[0])

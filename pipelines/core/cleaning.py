@@ -278,12 +278,18 @@ def string_buffers(texts: pl.Series) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     return arr, offsets - base, data[base:]
 
 
+def int32_series(like: pa.Array, name: str, values: np.ndarray) -> pl.Series:
+    """``values`` (int32, one per row of ``like``) as a series, null where ``like`` is (its
+    validity bitmap reused, as :func:`string_buffers` keeps it at offset 0)."""
+    bitmap = like.buffers()[0] if like.null_count else None
+    return pl.Series(name, pa.Array.from_buffers(pa.int32(), len(like), [bitmap, pa.py_buffer(values)], like.null_count))
+
+
 def _series(arr: pa.Array, name: str, out: np.ndarray, out_offsets: np.ndarray, words: np.ndarray) -> tuple[pl.Series, pl.Series]:
     n = len(arr)
     bitmap = arr.buffers()[0] if arr.null_count else None
     text = pa.LargeStringArray.from_buffers(n, pa.py_buffer(out_offsets), pa.py_buffer(out[: int(out_offsets[-1])]), bitmap, arr.null_count)
-    counts = pa.Array.from_buffers(pa.int32(), n, [bitmap, pa.py_buffer(words)], arr.null_count)
-    return pl.Series(name, text), pl.Series("n_words", counts)
+    return pl.Series(name, text), int32_series(arr, "n_words", words)
 
 
 def _run(texts: pl.Series, entities: bool, quotes: bool, placeholder: bytes | None) -> tuple[pl.Series, pl.Series, np.ndarray]:

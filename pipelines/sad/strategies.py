@@ -26,9 +26,8 @@ import re
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
-from pipelines.core.cleaning import space_len, string_buffers
+from pipelines.core.cleaning import int32_series, space_len, string_buffers
 from pipelines.core.jit import njit, numba
 from pipelines.core.step import StepResult
 from pipelines.sad.settings import SadSettings
@@ -232,11 +231,8 @@ def _cue_counts(texts: pl.Series) -> dict[str, pl.Series]:
     n = len(arr)
     counts = np.zeros((1 + len(_ORDER), n), dtype=np.int32)
     _count_cues(data, offsets, _PHRASE_STEP, _PHRASE_END, _PHRASE_LIST, _RIGHT_BOUNDARY, _ASK_STEP, _ASK_END, _WORD, counts)
-    bitmap = arr.buffers()[0] if arr.null_count else None  # a null text has null counts
-    return {
-        name: pl.Series(name, pa.Array.from_buffers(pa.int32(), n, [bitmap, pa.py_buffer(counts[j])], arr.null_count))
-        for j, name in enumerate(["Question", *_ORDER])
-    }
+    # a null text has null counts
+    return {name: int32_series(arr, name, counts[j]) for j, name in enumerate(["Question", *_ORDER])}
 
 
 def _score_columns(frame: pl.DataFrame) -> pl.DataFrame:
